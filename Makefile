@@ -1,0 +1,21 @@
+# Quick start: `make demo` (main job on generated data) and `make test` (test suite).
+# Both install first; `make install` is idempotent (seconds when everything is in place).
+PYTHON ?= python
+SHARED_WHEELS := $(abspath ../shared/wheels)
+# A prebuilt mmcv wheel beside the checkout (this machine kind) saves a 20-minute source build.
+ifneq ($(wildcard $(SHARED_WHEELS)/*.whl),)
+export PIP_FIND_LINKS := $(strip $(PIP_FIND_LINKS) $(SHARED_WHEELS))
+endif
+
+.PHONY: install demo test test-all
+install:
+	PYTHON=$(PYTHON) bash tools/install.sh
+
+demo: install
+	$(PYTHON) tools/demo.py
+
+test: install
+	$(PYTHON) -m pytest -q tests
+
+test-all: install
+	$(PYTHON) -m pytest -q --runslow tests

@@ -1,0 +1,26 @@
+"""stvit-mm: STViT / STViT-R token sparsification backbones for OpenMMLab 2.x."""
+from setuptools import find_packages, setup
+
+setup(
+    name='stvit-mm',
+    version='0.1.0',
+    description='STViT and STViT-R (CVPR 2023) backbones for mmdet, mmpretrain and mmaction2',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['stvit_mm', 'stvit_mm.*']),
+    python_requires='>=3.9',
+    # Ranges, not pins: GPU users bring their own CUDA torch; requirements.txt pins the
+    # combination verified on CPU.
+    install_requires=[
+        'torch>=2.1',
+        'torchvision>=0.16',
+        'mmengine>=0.10.3,<1.0',
+        'mmcv>=2.0.0,<2.2.0',
+        'mmdet>=3.2,<3.4',
+        'mmpretrain>=1.1,<1.3',
+        'mmaction2>=1.1,<1.3',
+        'pycocotools>=2.0.6',
+        'setuptools>=69,<82',
+    ],
+    extras_require={'tests': ['pytest>=7', 'hypothesis>=6']},
+)

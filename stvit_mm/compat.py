@@ -1,0 +1,77 @@
+"""Shims for the pinned OpenMMLab stack. Imported first by ``stvit_mm``.
+
+Each shim is idempotent, cheap, and fixes one upstream problem named in its
+docstring; nothing here changes numerical behaviour.
+"""
+import importlib.util
+import os
+import sys
+import types
+import warnings
+
+
+def stub_mmaction_drn() -> None:
+    """mmaction2 1.2.0's wheel lacks ``models/localizers/drn`` (upstream #2714),
+    so ``import mmaction.models`` fails. Register a stub DRN that raises on use."""
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or spec.origin is None:
+        return
+    drn_dir = os.path.join(os.path.dirname(spec.origin), 'models', 'localizers', 'drn')
+    if os.path.isdir(drn_dir) or 'mmaction.models.localizers.drn' in sys.modules:
+        return
+
+    class DRN:  # noqa: D401 - placeholder with the upstream name
+        """Unavailable: mmaction2 1.2.0's wheel ships without DRN."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError('DRN is missing from the mmaction2 1.2.0 wheel (upstream issue '
+                              '#2714); install mmaction2 from source to use it')
+
+    package = types.ModuleType('mmaction.models.localizers.drn')
+    package.__path__ = []
+    module = types.ModuleType('mmaction.models.localizers.drn.drn')
+    module.DRN = DRN
+    package.drn = module
+    sys.modules[package.__name__] = package
+    sys.modules[module.__name__] = module
+
+
+def load_mmengine_checkpoints_fully() -> None:
+    """torch >= 2.6 defaults ``torch.load(weights_only=True)``, which rejects the
+    message hub and numpy state in mmengine checkpoints and breaks resume/test
+    (mmengine PR #1670, unreleased). Re-register mmengine's local-file loader
+    with ``weights_only=False``; only checkpoint files the user names go through it."""
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def load_from_local(filename, map_location):
+        filename = os.path.expanduser(filename)
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f'checkpoint {filename} does not exist; check the path')
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+
+
+def warn_duplicate_opencv() -> None:
+    """mmcv pulls ``opencv-python`` and mmaction2 ``opencv-contrib-python``; pip
+    installs both into one ``cv2`` folder, and uninstalling either breaks it."""
+    from importlib import metadata
+    names = []
+    for name in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python'):
+        try:
+            names.append(f'{name}=={metadata.version(name)}')
+        except metadata.PackageNotFoundError:
+            pass
+    if len(names) > 1:
+        warnings.warn(f'several OpenCV distributions share one cv2 folder ({", ".join(names)}); '
+                      'run `make install` (it keeps only opencv-contrib-python)')
+
+
+def apply_all() -> None:
+    stub_mmaction_drn()
+    load_mmengine_checkpoints_fully()
+    warn_duplicate_opencv()
+
+
+apply_all()

@@ -1,0 +1,210 @@
+"""STViT / STViT-R for plain ViT/DeiT (global semantic tokens), paper Sec. 3."""
+import copy
+import math
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
+from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
+                      init_transformer_weights)
+
+# Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
+# 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
+# last semantic block becomes the recovery block, keeping depth 12.
+_PLAN = dict(num_full_layers=4, num_semantic_layers=6, pool_size=(4, 4), mlp_ratio=4.0)
+_ARCH_KEYS = {'embed_dims', 'num_heads', *_PLAN}
+
+
+def _arch(embed_dims: int, num_heads: int) -> dict:
+    return dict(embed_dims=embed_dims, num_heads=num_heads, **_PLAN)
+
+
+@MODELS.register_module()
+class STViT(BaseModule):
+    """STViT (token sparsification) for plain ViT/DeiT; ``recovery=True`` is STViT-R.
+
+    Image tokens pass ``num_full_layers`` ordinary blocks, a two-layer
+    :class:`SemanticTokenGenerator` summarises them into ``prod(pool_size)``
+    semantic tokens, and ``num_semantic_layers`` ordinary blocks run on those
+    only. Classification pools the semantic tokens (no class token). With
+    ``recovery=True`` a :class:`RecoveryBlock` restores the image tokens saved
+    before generation, for dense tasks.
+
+    Any input whose sides are multiples of ``patch_size`` works: the position
+    embedding is resized to the token grid, and adaptive pooling yields
+    ``pool_size`` semantic tokens for any grid.
+
+    Args:
+        arch: 'tiny'/'small'/'base' (aliases 't', 'deit-t', 'deit-tiny', ...),
+            or a dict with ``embed_dims``, ``num_heads`` and optionally
+            ``num_full_layers``, ``num_semantic_layers``, ``pool_size``,
+            ``mlp_ratio``.
+        img_size: input size the position embedding is stored for.
+        patch_size: patch side.
+        in_channels: input channels.
+        recovery: add the recovery block (STViT-R); the last semantic block
+            of the plan is replaced so the depth stays the same.
+        out_type: 'avg' (B, C) mean of the normalised semantic tokens, or
+            'featmap' (B, C, H/p, W/p) recovered tokens (needs ``recovery``).
+            Default: 'featmap' with recovery, else 'avg'.
+        drop_rate: dropout after the position embedding and projections.
+        drop_path_rate: stochastic depth, increasing over the layers.
+        qkv_bias: bias in attention projections.
+        gen_shortcut: attention residual in the first generator layer.
+        global_centres: learnable global cluster centres G in the generator.
+        layer_scale_init: layer scale of the new (generator, recovery) layers.
+        init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
+            checkpoint=...)``; DeiT checkpoints (mmpretrain or timm layout) are
+            converted on load and what is not loaded is reported.
+    """
+    arch_zoo: Dict[str, dict] = {
+        **dict.fromkeys(['t', 'tiny', 'deit-t', 'deit-tiny'], _arch(192, 3)),
+        **dict.fromkeys(['s', 'small', 'deit-s', 'deit-small'], _arch(384, 6)),
+        **dict.fromkeys(['b', 'base', 'deit-b', 'deit-base'], _arch(768, 12)),
+    }
+    out_types = ('avg', 'featmap')
+
+    def __init__(self, arch: Union[str, dict] = 'small', img_size: Union[int, Sequence[int]] = 224,
+                 patch_size: int = 16, in_channels: int = 3, recovery: bool = False,
+                 out_type: Optional[str] = None, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, qkv_bias: bool = True, gen_shortcut: bool = True,
+                 global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._resolve_arch(arch, recovery)
+        out_type = out_type or ('featmap' if recovery else 'avg')
+        if out_type not in self.out_types:
+            raise ValueError(f'STViT: unknown out_type {out_type!r}; expected one of '
+                             f'{self.out_types}')
+        if out_type == 'featmap' and not recovery:
+            raise ValueError("STViT: out_type='featmap' needs recovery=True (without recovery "
+                             'only the semantic tokens survive)')
+        img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        if img_size[0] % patch_size or img_size[1] % patch_size:
+            raise ValueError(f'STViT: img_size {img_size} is not a multiple of patch_size '
+                             f'{patch_size}')
+        s = self.arch_settings
+        dim, heads, ratio = s['embed_dims'], s['num_heads'], s['mlp_ratio']
+        self.embed_dims, self.patch_size, self.in_channels = dim, patch_size, in_channels
+        self.recovery_enabled, self.out_type = recovery, out_type
+        self.num_full_layers = s['num_full_layers']
+        self.num_semantic_layers = s['num_semantic_layers']
+        self.pos_grid = (img_size[0] // patch_size, img_size[1] // patch_size)
+
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], dim))
+        self.drop_after_pos = nn.Dropout(drop_rate)
+
+        depth = self.num_full_layers + 2 + self.num_semantic_layers + int(recovery)
+        dpr = iter(drop_path_rates(drop_path_rate, depth))
+        block = dict(dim=dim, num_heads=heads, mlp_ratio=ratio, qkv_bias=qkv_bias, drop=drop_rate)
+        self.blocks = nn.ModuleList(
+            [Block(drop_path=next(dpr), **block) for _ in range(self.num_full_layers)])
+        self.generator = SemanticTokenGenerator(
+            pool_size=s['pool_size'], drop_path=(next(dpr), next(dpr)),
+            layer_scale_init=layer_scale_init, shortcut=gen_shortcut,
+            global_centres=global_centres, **{k: v for k, v in block.items() if k != 'drop'})
+        self.semantic_blocks = nn.ModuleList(
+            [Block(drop_path=next(dpr), **block) for _ in range(self.num_semantic_layers)])
+        self.recovery = (RecoveryBlock(drop_path=next(dpr), layer_scale_init=layer_scale_init,
+                                       **block) if recovery else None)
+        self.norm = nn.LayerNorm(dim)
+
+        self._reset_parameters()
+        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint,
+                                                with_module=False)
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict], recovery: bool) -> dict:
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'STViT: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
+            settings = copy.deepcopy(cls.arch_zoo[arch])
+            if recovery:
+                settings['num_semantic_layers'] -= 1  # recovery takes the last layer
+            return settings
+        if not isinstance(arch, dict):
+            raise TypeError(f'STViT: arch must be a str or dict, got {type(arch).__name__}')
+        unknown = set(arch) - _ARCH_KEYS
+        if unknown:
+            raise ValueError(f'STViT: unknown arch keys {sorted(unknown)}; allowed '
+                             f'{sorted(_ARCH_KEYS)}')
+        missing = {'embed_dims', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'STViT: arch dict misses {sorted(missing)}')
+        return {**_PLAN, **arch}
+
+    def _reset_parameters(self) -> None:
+        init_transformer_weights(self)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.generator.reset_centres()
+
+    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
+        """Load pre-hook: convert DeiT checkpoints and resize ``pos_embed`` in place.
+
+        Runs for every loading path (``init_cfg`` Pretrained, ``load_from``,
+        ``load_state_dict``), so all of them accept DeiT weights.
+        """
+        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
+        layout = detect_deit_layout({k: None for k in own})
+        if layout is not None and not any(k.startswith('generator.') for k in own):
+            source = {k: state_dict.pop(full) for k, full in own.items()}
+            converted, dropped = deit_to_stvit(
+                source, layout, self.num_full_layers, self.num_semantic_layers,
+                self.recovery_enabled, self.pos_grid)
+            state_dict.update({prefix + k: v for k, v in converted.items()})
+            summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'
+            print_log(f'STViT: converted a {layout}-layout DeiT checkpoint ({len(source)} '
+                      f'tensors -> {len(converted)}). Not loaded: {summary}', logger='current')
+        key = prefix + 'pos_embed'
+        if key in state_dict and state_dict[key].shape != self.pos_embed.shape:
+            stored = state_dict[key]
+            side = math.isqrt(stored.shape[1])
+            if side * side != stored.shape[1]:
+                raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
+                                 f'square grid; cannot resize to {self.pos_grid}')
+            state_dict[key] = resize_grid_embed(stored, (side, side), self.pos_grid)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(f'STViT: expected images (B, C, H, W), got a {x.ndim}-D tensor '
+                             f'of shape {tuple(x.shape)}')
+        B, C, H, W = x.shape
+        if B == 0:
+            raise ValueError('STViT: empty batch (B=0)')
+        if C != self.in_channels:
+            raise ValueError(f'STViT: expected {self.in_channels} input channels, got {C}; '
+                             'set in_channels in the backbone config')
+        if H % self.patch_size or W % self.patch_size:
+            raise ValueError(f'STViT: input {H}x{W} is not a multiple of patch_size '
+                             f'{self.patch_size}; pad or resize (e.g. size_divisor in the '
+                             'data preprocessor)')
+
+    def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        """Images (B, C, H, W) -> tokens (B, N, C) with position embedding, grid (h, w)."""
+        self._check_input(x)
+        maps = self.patch_embed.proj(x)
+        grid = (maps.shape[2], maps.shape[3])
+        pos = resize_grid_embed(self.pos_embed, self.pos_grid, grid)
+        return self.drop_after_pos(maps.flatten(2).transpose(1, 2) + pos), grid
+
+    def forward(self, x: Tensor) -> Tuple[Tensor]:
+        """Images (B, C, H, W) -> a 1-tuple: (B, C) for 'avg', (B, C, H/p, W/p) for 'featmap'."""
+        tokens, grid = self.embed(x)
+        for blk in self.blocks:
+            tokens = blk(tokens)
+        semantic = self.generator(tokens, grid)
+        for blk in self.semantic_blocks:
+            semantic = blk(semantic)
+        if self.out_type == 'avg':
+            return (self.norm(semantic).mean(dim=1), )
+        tokens = self.norm(self.recovery(tokens, semantic))
+        B, _, C = tokens.shape
+        return (tokens.transpose(1, 2).reshape(B, C, *grid), )

@@ -1,0 +1,124 @@
+"""DeiT / ViT checkpoints (mmpretrain or official DeiT / timm layout) -> STViT.
+
+DeiT's 12 blocks map onto STViT's 12 layers in order: the first blocks stay
+full-token blocks, the next two become the generator layers, then semantic
+blocks, then the recovery block. A cross-attention layer takes its ``q`` from
+the first third of the block's ``qkv`` and ``kv`` from the rest (PyTorch
+order: q, k, v), so every pretrained matrix is reused.
+"""
+import math
+import re
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DEIT_LAYOUTS = ('mmpretrain', 'timm')
+
+# Block-internal renames into our (timm-style) names.
+_MMPRETRAIN_BLOCK = {'ln1': 'norm1', 'ln2': 'norm2', 'ffn.layers.0.0': 'mlp.fc1',
+                     'ffn.layers.1': 'mlp.fc2', 'attn.qkv': 'attn.qkv', 'attn.proj': 'attn.proj'}
+_TIMM_BLOCK = {n: n for n in ('norm1', 'norm2', 'mlp.fc1', 'mlp.fc2', 'attn.qkv', 'attn.proj')}
+_LAYOUT = {
+    'mmpretrain': dict(block=re.compile(r'^layers\.(\d+)\.(.+)\.(weight|bias)$'),
+                       renames=_MMPRETRAIN_BLOCK, patch='patch_embed.projection.',
+                       final_norm='ln1.'),
+    'timm': dict(block=re.compile(r'^blocks\.(\d+)\.(.+)\.(weight|bias)$'), renames=_TIMM_BLOCK,
+                 patch='patch_embed.proj.', final_norm='norm.'),
+}
+# Keys that exist in DeiT but have no counterpart in STViT, and why.
+_NO_COUNTERPART = {
+    'cls_token': 'STViT has no class token (global average pooling of semantic tokens)',
+    'dist_token': 'STViT has no distillation token',
+}
+
+
+def detect_deit_layout(state_dict: Dict[str, Tensor]) -> Optional[str]:
+    """'mmpretrain', 'timm' or None (not a DeiT checkpoint) from the key names."""
+    if 'layers.0.attn.qkv.weight' in state_dict and 'layers.0.ln1.weight' in state_dict:
+        return 'mmpretrain'
+    if 'blocks.0.attn.qkv.weight' in state_dict and 'blocks.0.norm1.weight' in state_dict:
+        return 'timm'
+    return None
+
+
+def resize_pos_embed(pos_embed: Tensor, dst_grid: Tuple[int, int],
+                     num_extra_tokens: int = 0) -> Tensor:
+    """(1, extra + h*w, C) square-grid position embedding -> (1, H*W, C) without extras."""
+    grid_embed = pos_embed[:, num_extra_tokens:]
+    side = math.isqrt(grid_embed.shape[1])
+    if side * side != grid_embed.shape[1]:
+        raise ValueError(f'pos_embed has {grid_embed.shape[1]} grid positions after '
+                         f'{num_extra_tokens} class/distillation tokens: not a square grid')
+    return resize_grid_embed(grid_embed, (side, side), dst_grid)
+
+
+def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],
+                      dst_grid: Tuple[int, int]) -> Tensor:
+    """(1, h*w, C) -> (1, H*W, C), bicubic (as DeiT fine-tunes at other sizes)."""
+    if tuple(src_grid) == tuple(dst_grid):
+        return grid_embed
+    C = grid_embed.shape[-1]
+    maps = grid_embed.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
+    maps = F.interpolate(maps.float(), size=tuple(dst_grid), mode='bicubic',
+                         align_corners=False).to(grid_embed.dtype)
+    return maps.permute(0, 2, 3, 1).reshape(1, -1, C)
+
+
+def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
+                  num_semantic_layers: int, recovery: bool,
+                  grid: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """Convert a DeiT backbone state dict (no prefix) to STViT names.
+
+    Args:
+        state_dict: DeiT backbone tensors.
+        layout: one of :data:`DEIT_LAYOUTS`.
+        num_full_layers, num_semantic_layers, recovery: the STViT plan.
+        grid: STViT's stored position-embedding grid (h, w).
+
+    Returns:
+        (converted tensors, {source key: why it was not loaded}).
+    """
+    if layout not in _LAYOUT:
+        raise ValueError(f'unknown DeiT layout {layout!r}; expected one of {DEIT_LAYOUTS}')
+    spec = _LAYOUT[layout]
+    gen = num_full_layers
+    targets = {i: f'blocks.{i}' for i in range(num_full_layers)}
+    targets.update({gen: 'generator.layer1', gen + 1: 'generator.layer2'})
+    targets.update({gen + 2 + j: f'semantic_blocks.{j}' for j in range(num_semantic_layers)})
+    if recovery:
+        targets[gen + 2 + num_semantic_layers] = 'recovery'
+    cross = {'generator.layer1', 'generator.layer2', 'recovery'}
+
+    converted: Dict[str, Tensor] = {}
+    dropped: Dict[str, str] = {}
+    num_extra = sum(k in state_dict for k in ('cls_token', 'dist_token'))
+    for key, value in state_dict.items():
+        match = spec['block'].match(key)
+        if match:
+            index, name, kind = int(match.group(1)), match.group(2), match.group(3)
+            if index not in targets:
+                dropped[key] = f'STViT has no layer {index} in this plan'
+                continue
+            if name not in spec['renames']:
+                dropped[key] = f'unknown DeiT block parameter {name!r}'
+                continue
+            ours, name = targets[index], spec['renames'][name]
+            if ours in cross and name == 'attn.qkv':
+                dim = value.shape[0] // 3
+                converted[f'{ours}.attn.q.{kind}'] = value[:dim]
+                converted[f'{ours}.attn.kv.{kind}'] = value[dim:]
+            else:
+                converted[f'{ours}.{name}.{kind}'] = value
+        elif key.startswith(spec['patch']):
+            converted['patch_embed.proj.' + key[len(spec['patch']):]] = value
+        elif key.startswith(spec['final_norm']):
+            converted['norm.' + key[len(spec['final_norm']):]] = value
+        elif key == 'pos_embed':
+            converted['pos_embed'] = resize_pos_embed(value, grid, num_extra)
+        elif key in _NO_COUNTERPART:
+            dropped[key] = _NO_COUNTERPART[key]
+        else:
+            dropped[key] = 'not part of a DeiT backbone (classifier head or unknown)'
+    return converted, dropped
