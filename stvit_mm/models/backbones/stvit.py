@@ -117,6 +117,8 @@ class STViT(BaseModule):
         self.norm = nn.LayerNorm(dim)
 
         self._reset_parameters()
+        # What the last foreign-checkpoint conversion did not load, and why.
+        self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint,
                                                 with_module=False)
 
@@ -152,6 +154,10 @@ class STViT(BaseModule):
         Runs for every loading path (``init_cfg`` Pretrained, ``load_from``,
         ``load_state_dict``), so all of them accept DeiT weights.
         """
+        wrapped = state_dict.get(prefix + 'model')
+        if isinstance(wrapped, dict):  # official DeiT release files: {'model': state_dict}
+            del state_dict[prefix + 'model']
+            state_dict.update({prefix + k: v for k, v in wrapped.items()})
         own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
         layout = detect_deit_layout({k: None for k in own})
         if layout is not None and not any(k.startswith('generator.') for k in own):
@@ -160,6 +166,7 @@ class STViT(BaseModule):
                 source, layout, self.num_full_layers, self.num_semantic_layers,
                 self.recovery_enabled, self.pos_grid)
             state_dict.update({prefix + k: v for k, v in converted.items()})
+            self.last_load_report = dict(layout=layout, not_loaded=dropped)
             summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'
             print_log(f'STViT: converted a {layout}-layout DeiT checkpoint ({len(source)} '
                       f'tensors -> {len(converted)}). Not loaded: {summary}', logger='current')

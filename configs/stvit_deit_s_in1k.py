@@ -1,0 +1,10 @@
+# STViT-DeiT-Small on ImageNet-1k: the stock mmpretrain DeiT-Small recipe with the backbone
+# swapped. STViT keeps DeiT's arch/img_size/patch_size (and drop_path_rate) arguments, so only
+# the type changes; the head's in_channels stays that of the stock config.
+_base_ = 'mmpretrain::deit/deit-small_4xb256_in1k.py'
+custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+
+model = dict(backbone=dict(type='STViT'))
+
+# The global centres G are embeddings like pos_embed: no weight decay.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.centres': dict(decay_mult=0.0)}))

@@ -1,0 +1,654 @@
+"""Parameters, multiply-adds, throughput and memory of models built from OpenMMLab configs.
+
+FLOPs are reported as **multiply-adds (MACs)**, the convention of the STViT
+paper and of the OpenMMLab model zoos (DeiT-S at 224x224 = 4.6 G). They are
+counted by ``torch.utils.flop_counter.FlopCounterMode``, which reports 2 FLOPs
+per multiply-add (we halve it) and counts 0 for the CPU fused-attention kernel
+and for ``nn.MultiheadAttention``'s fast path: formulas for those are added
+here, so fused attention (SDPA) is never skipped. Only matmul-like work is
+counted (linear, matmul/bmm, convolution, attention); norms, activations,
+softmax, pooling and element-wise ops are not.
+
+Supported configs, by model kind, and the forward that is measured:
+
+- ``classifier`` (mmpretrain ``ImageClassifier``): ``model(x, mode='tensor')``,
+  x of shape (B, 3, H, W); the backbone gets the same x.
+- ``detector`` (mmdet ``BaseDetector``): ``model(x, data_samples,
+  mode='tensor')``, x of shape (B, 3, H', W') with H x W padded up to the data
+  preprocessor's ``pad_size_divisor``; the backbone gets the same padded x.
+  Tensor mode is the whole network without post-processing (mmdet's own
+  convention for FLOPs): for two-stage detectors the RPN proposals feed the
+  RoI heads, so head FLOPs depend on the number of proposals; weights are
+  initialised with a fixed seed to keep that number reproducible.
+- ``recognizer3d`` (mmaction ``Recognizer3D``): ``model(x, mode='tensor',
+  stage='head')``, x of shape (B, 1, 3, T, H, W) (one view per sample); the
+  backbone gets (B, 3, T, H, W).
+
+Pretrained weights are dropped from the config and ``init_weights`` is never
+called, so nothing is downloaded; the numbers do not depend on weights.
+"""
+import contextlib
+import copy
+import importlib.util
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .. import compat  # noqa: F401  (shims before any mm* import)
+
+aten = torch.ops.aten
+
+DEFAULT_SHAPES: Dict[str, Tuple[int, int]] = {
+    'classifier': (224, 224), 'detector': (800, 1333), 'recognizer3d': (224, 224)}
+DEFAULT_CLIP_LEN = 32  # frames of the Kinetics-400 Video Swin test clips
+FLOP_NOTE = ('FLOPs are multiply-adds (MACs) of linear, matmul, convolution and attention '
+             '(fused SDPA included); norms, activations, softmax and pooling are not counted')
+MEMORY_METHODS = {
+    'cpu': 'torch.profiler(profile_memory=True) over one forward: peak of the running sum of '
+           'allocations minus frees (memory held before the forward excluded)',
+    'cuda': 'torch.cuda.max_memory_allocated() during one forward minus the memory allocated '
+            'before it',
+}
+MIB = 2**20
+
+# What each model kind feeds its forward, and the class that identifies it.
+_KINDS = (
+    ('classifier', 'mmpretrain.models.classifiers', 'ImageClassifier'),
+    ('detector', 'mmdet.models.detectors', 'BaseDetector'),
+    ('recognizer3d', 'mmaction.models.recognizers', 'Recognizer3D'),
+)
+
+
+class ConfigError(ValueError):
+    """Bad user input (missing config, unsupported model, bad shape); tools print it in one line."""
+
+
+# --------------------------------------------------------------------------- configs and models
+
+
+def resolve_config_path(config: str) -> str:
+    """Return the file behind ``config``: a path, or ``pkg::rel`` of an installed codebase.
+
+    ``Config.fromfile`` does not accept ``mmdet::...`` itself; a pip-installed
+    codebase keeps its configs under ``<package dir>/.mim/configs``.
+    """
+    path = config
+    if '::' in config:
+        package, rel = config.split('::', 1)
+        spec = importlib.util.find_spec(package) if package.isidentifier() else None
+        if spec is None or spec.origin is None:
+            raise ConfigError(f'config {config}: package {package!r} is not installed')
+        path = os.path.join(os.path.dirname(spec.origin), '.mim', 'configs', rel)
+    if not os.path.isfile(path):
+        where = f' (looked at {path})' if path != config else ''
+        raise ConfigError(f'config file not found: {config}{where}')
+    return path
+
+
+def load_config(config: Union[str, Any], cfg_options: Optional[dict] = None) -> Any:
+    """Load a config (path, ``pkg::rel`` or an mmengine ``Config``, which is copied).
+
+    Args:
+        config: what to load.
+        cfg_options: overrides as from ``--cfg-options`` (``{'a.b': value}``).
+    """
+    from mmengine.config import Config
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        cfg = Config.fromfile(resolve_config_path(config))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if not isinstance(cfg.get('model'), dict):
+        raise ConfigError(f'config {cfg.filename} has no model dict')
+    return cfg
+
+
+def _without_pretrained_init(init_cfg: Any) -> Any:
+    """``init_cfg`` minus ``Pretrained`` entries (a dict, a list of them, or None)."""
+    def is_pretrained(item: Any) -> bool:
+        return isinstance(item, dict) and item.get('type') == 'Pretrained'
+
+    if isinstance(init_cfg, (list, tuple)):
+        kept = [item for item in init_cfg if not is_pretrained(item)]
+        return kept or None
+    return None if is_pretrained(init_cfg) else init_cfg
+
+
+def _drop_pretrained(node: Any) -> Any:
+    """Copy of a model config with pretrained weights removed at every level.
+
+    Some backbones download in ``__init__`` (``pretrained=True``/a URL), the
+    rest in ``init_weights``, which we never call; clearing both keeps builds
+    offline and fast.
+    """
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == 'pretrained' and value:
+                value = None if isinstance(value, str) else False
+            elif key == 'init_cfg':
+                value = _without_pretrained_init(value)
+            out[key] = _drop_pretrained(value)
+        return out
+    if isinstance(node, (list, tuple)):
+        return type(node)(_drop_pretrained(item) for item in node)
+    return node
+
+
+def build_model(cfg: Any, device: Union[str, torch.device] = 'cpu', seed: int = 0) -> nn.Module:
+    """Build ``cfg.model`` in eval mode, honouring ``custom_imports`` and ``default_scope``.
+
+    Weights are random (seeded, without touching the caller's RNG state);
+    pretrained weights are never loaded.
+    """
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.utils import import_modules_from_strings
+
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    model_cfg = _drop_pretrained(cfg.model.to_dict())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MODELS.build(model_cfg)
+    model.to(device)
+    model.eval()  # not chained: mmdet's SwinTransformer.train() returns None
+    return model
+
+
+def model_kind(model: nn.Module) -> str:
+    """'classifier', 'detector' or 'recognizer3d'; :class:`ConfigError` otherwise."""
+    for kind, module_name, class_name in _KINDS:
+        # A model can only be an instance of a class that is already imported.
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(model, getattr(module, class_name)):
+            return kind
+    raise ConfigError(f'unsupported model type {type(model).__name__}: expected an mmpretrain '
+                      'ImageClassifier, an mmdet detector or an mmaction Recognizer3D')
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class ForwardCase:
+    """One forward of a model (and of its backbone alone) on generated inputs.
+
+    Attributes:
+        kind: model kind, see :func:`model_kind`.
+        unit: what one batch element is, 'images' or 'clips'.
+        batch_size: batch elements per forward.
+        input_shape: shape of the tensor the model gets.
+        backbone_input_shape: shape of the tensor the backbone gets.
+        run: calls the whole model.
+        run_backbone: calls ``model.backbone`` on what the model would give it.
+    """
+    kind: str
+    unit: str
+    batch_size: int
+    input_shape: Tuple[int, ...]
+    backbone_input_shape: Tuple[int, ...]
+    run: Callable[[], Any] = field(repr=False)
+    run_backbone: Callable[[], Any] = field(repr=False)
+
+
+def _check_shape(shape: Sequence[int]) -> Tuple[int, int]:
+    values = tuple(shape)
+    if len(values) != 2 or not all(isinstance(v, int) and v > 0 for v in values):
+        raise ConfigError(f'bad shape {shape}: expected two positive integers H W')
+    return values
+
+
+def _check_positive(name: str, value: int) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f'bad {name} {value}: expected a positive integer')
+    return value
+
+
+def _randn(shape: Sequence[int], device: torch.device, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(tuple(shape), generator=generator).to(device)
+
+
+def _detection_samples(img_shape: Tuple[int, int], pad_shape: Tuple[int, int],
+                       batch_size: int) -> list:
+    """What mmdet's data preprocessor would attach to unscaled images padded to ``pad_shape``."""
+    from mmdet.structures import DetDataSample
+    meta = dict(img_shape=img_shape, ori_shape=img_shape, pad_shape=pad_shape,
+                batch_input_shape=pad_shape, scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=meta) for _ in range(batch_size)]
+
+
+def make_forward(model: nn.Module, shape: Optional[Sequence[int]] = None, batch_size: int = 1,
+                 clip_len: int = DEFAULT_CLIP_LEN, seed: int = 0) -> ForwardCase:
+    """Generate inputs for ``model`` and wrap its forward (see the module docstring).
+
+    Args:
+        model: a built model (its device is used for the inputs).
+        shape: image (H, W); default per kind, see ``DEFAULT_SHAPES``.
+        batch_size: images or clips per forward.
+        clip_len: frames per clip (video recognizers only).
+        seed: seed of the random inputs.
+    """
+    kind = model_kind(model)
+    height, width = _check_shape(shape if shape is not None else DEFAULT_SHAPES[kind])
+    _check_positive('batch size', batch_size)
+    device = next(model.parameters()).device
+    if kind == 'classifier':
+        x = _randn((batch_size, 3, height, width), device, seed)
+        return ForwardCase(kind, 'images', batch_size, tuple(x.shape), tuple(x.shape),
+                           lambda: model(x, mode='tensor'), lambda: model.backbone(x))
+    if kind == 'detector':
+        divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1))
+        padded = (math.ceil(height / divisor) * divisor, math.ceil(width / divisor) * divisor)
+        x = _randn((batch_size, 3, *padded), device, seed)
+        samples = _detection_samples((height, width), padded, batch_size)
+        return ForwardCase(kind, 'images', batch_size, tuple(x.shape), tuple(x.shape),
+                           lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
+    _check_positive('clip length', clip_len)
+    x = _randn((batch_size, 1, 3, clip_len, height, width), device, seed)
+    clips = x.flatten(0, 1)  # what Recognizer3D.extract_feat gives the backbone
+    return ForwardCase(kind, 'clips', batch_size, tuple(x.shape), tuple(clips.shape),
+                       lambda: model(x, mode='tensor', stage='head'),
+                       lambda: model.backbone(clips))
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+
+def _attention_macs(query: Sequence[int], key: Sequence[int], value: Sequence[int]) -> int:
+    """softmax(q k^T) v for shapes (..., L, d): q k^T and weights @ v, heads broadcast (GQA)."""
+    batch = math.prod(query[:-2])
+    queries, dim = query[-2:]
+    return batch * queries * key[-2] * (dim + value[-1])
+
+
+def _fused_attention_flop(query: Sequence[int], key: Sequence[int], value: Sequence[int],
+                          *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """FlopCounterMode formula (2 FLOPs per MAC) for the CPU SDPA kernel.
+
+    A mask or ``is_causal`` does not change the count: the kernel computes
+    the full score matrix.
+    """
+    return 2 * _attention_macs(query, key, value)
+
+
+def _native_mha_flop(query: Sequence[int], key: Sequence[int], value: Sequence[int],
+                     embed_dim: int, num_heads: int, *args: Any, out_shape: Any = None,
+                     **kwargs: Any) -> int:
+    """FlopCounterMode formula for ``nn.MultiheadAttention``'s fast path (one fused op).
+
+    Inputs are (B, L, E) (the fast path requires ``batch_first``): q, k, v
+    and output projections plus the attention itself.
+    """
+    batch, queries, dim = query
+    keys = key[-2]
+    projections = batch * queries * dim * dim * 2 + batch * keys * dim * dim * 2
+    attention = 2 * batch * queries * keys * dim
+    return 2 * (projections + attention)
+
+
+# Ops FlopCounterMode counts as 0. The top-level ``aten.scaled_dot_product_attention``
+# is left out on purpose: the counter decomposes it into one of the kernels
+# below (or, for the math fallback, into bmm), so mapping it would count twice.
+_EXTRA_FLOP_FORMULAS = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _fused_attention_flop,
+    aten._native_multi_head_attention: _native_mha_flop,
+}
+
+
+def count_flops(model_or_fn: Callable[..., Any], inputs: Any = ()) -> Dict[str, Any]:
+    """Multiply-adds of one call ``model_or_fn(*inputs)`` (no grad).
+
+    Args:
+        model_or_fn: a module or any callable.
+        inputs: one tensor or a tuple of positional arguments.
+
+    Returns:
+        ``flops`` (MACs, int), ``by_module`` ({module path: MACs}, paths as
+        torch's module tracker names them, root first) and ``by_op``
+        ({aten op: MACs}).
+    """
+    args = inputs if isinstance(inputs, tuple) else (inputs, )
+    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS)
+    with torch.no_grad(), counter:
+        model_or_fn(*args)
+    counts = counter.get_flop_counts()
+    # FlopCounterMode counts 2 FLOPs per multiply-add in every formula.
+    return dict(
+        flops=counter.get_total_flops() // 2,
+        by_module={name: sum(ops.values()) // 2
+                   for name, ops in counts.items() if name != 'Global'},
+        by_op={str(op): flops // 2 for op, flops in counts.get('Global', {}).items()},
+    )
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _top_level_flops(by_module: Dict[str, int], root: str) -> Dict[str, int]:
+    """{child name: MACs} for the direct children of the root module."""
+    prefix = root + '.'
+    return {name[len(prefix):]: flops for name, flops in by_module.items()
+            if name.startswith(prefix) and '.' not in name[len(prefix):]}
+
+
+def complexity_from_config(config: Union[str, Any], shape: Optional[Sequence[int]] = None,
+                           clip_len: int = DEFAULT_CLIP_LEN,
+                           cfg_options: Optional[dict] = None) -> Dict[str, Any]:
+    """Parameters and multiply-adds of a config's model and of its backbone (batch 1).
+
+    Args:
+        config: path, ``pkg::rel`` or an mmengine ``Config``.
+        shape: image (H, W); default per model kind (``DEFAULT_SHAPES``).
+        clip_len: frames per clip for video recognizers.
+        cfg_options: config overrides.
+
+    Returns:
+        A JSON-ready dict: ``flops`` and ``backbone_flops`` (MACs), ``params``,
+        ``backbone_params``, ``input_shape``, ``backbone_input_shape``,
+        ``model_type``, ``backbone_type``, ``kind``, ``flops_by_module`` (direct
+        children of the model), ``config``, ``flop_unit`` and ``note``.
+    """
+    cfg = load_config(config, cfg_options)
+    model = build_model(cfg)
+    case = make_forward(model, shape, clip_len=clip_len)
+    whole = count_flops(case.run)
+    backbone = count_flops(case.run_backbone)
+    root = type(model).__name__
+    return dict(
+        config=config if isinstance(config, str) else cfg.filename,
+        model_type=root,
+        kind=case.kind,
+        backbone_type=type(model.backbone).__name__,
+        input_shape=list(case.input_shape),
+        backbone_input_shape=list(case.backbone_input_shape),
+        flops=whole['flops'],
+        params=count_params(model),
+        backbone_flops=backbone['flops'],
+        backbone_params=count_params(model.backbone),
+        flops_by_module=_top_level_flops(whole['by_module'], root),
+        flop_unit='multiply-adds (MACs)',
+        note=FLOP_NOTE,
+    )
+
+
+def _giga(value: float) -> str:
+    return f'{value / 1e9:.3f} G'
+
+
+def _mega(value: float) -> str:
+    return f'{value / 1e6:.3f} M'
+
+
+def format_complexity(result: Dict[str, Any]) -> str:
+    """Human-readable table of a :func:`complexity_from_config` result."""
+    rows = [('', 'input shape', 'params', 'MACs'),
+            ('model', str(tuple(result['input_shape'])), _mega(result['params']),
+             _giga(result['flops'])),
+            ('backbone', str(tuple(result['backbone_input_shape'])),
+             _mega(result['backbone_params']), _giga(result['backbone_flops']))]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    table = ['  '.join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    total = max(result['flops'], 1)
+    parts = ', '.join(f'{name} {_giga(flops)} ({100 * flops / total:.1f}%)'
+                      for name, flops in result['flops_by_module'].items())
+    return '\n'.join([
+        f"config:   {result['config']}",
+        f"model:    {result['model_type']} ({result['kind']}), "
+        f"backbone {result['backbone_type']}",
+        *table,
+        f'modules:  {parts}',
+        f"note:     {result['note']}; G = 1e9, M = 1e6",
+    ])
+
+
+@contextlib.contextmanager
+def json_stdout() -> Iterator[TextIO]:
+    """Reserve stdout for one JSON document; anything else printed goes to stderr.
+
+    mmengine's logger and native libraries write to file descriptor 1, so
+    swapping ``sys.stdout`` is not enough: fd 1 points at stderr inside the
+    block, and the yielded stream writes to the real stdout.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    stream = os.fdopen(os.dup(saved), 'w')
+    try:
+        yield stream
+    finally:
+        stream.close()
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+# --------------------------------------------------------------------------- speed and memory
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_forward(fn: Callable[[], Any], iters: int, device: Union[str, torch.device] = 'cpu',
+                 min_time: float = 0.0) -> List[float]:
+    """Seconds of each call of ``fn``: at least ``iters`` calls and ``min_time`` seconds.
+
+    CUDA work is synchronised around every call, so each time is complete.
+    """
+    device = torch.device(device)
+    durations: List[float] = []
+    _synchronize(device)
+    while len(durations) < iters or sum(durations) < min_time:
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        durations.append(time.perf_counter() - start)
+    return durations
+
+
+def _peak_of_cpu_allocations(prof: Any) -> int:
+    """Peak of the running sum of CPU allocation (+) and free (-) events, in bytes.
+
+    The raw kineto events hold one ``[memory]`` event per allocation and
+    free; ``prof.events()`` folds them into the enclosing ops and loses the
+    order inside an op.
+    """
+    from torch.autograd import DeviceType
+    events = sorted((event.start_ns(), event.nbytes())
+                    for event in prof.profiler.kineto_results.events()
+                    if event.name() == '[memory]' and event.device_type() == DeviceType.CPU)
+    running = peak = 0
+    for _, nbytes in events:
+        running += nbytes
+        peak = max(peak, running)
+    return peak
+
+
+def peak_memory_mb(fn: Callable[[], Any], device: Union[str, torch.device] = 'cpu') -> float:
+    """Peak memory (MiB) that one call of ``fn`` adds; method in ``MEMORY_METHODS``."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - baseline) / MIB
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    return _peak_of_cpu_allocations(prof) / MIB
+
+
+@dataclass
+class _Entry:
+    """A model under benchmark and what was measured so far."""
+    config: str
+    model: nn.Module
+    case: ForwardCase
+    single: ForwardCase  # batch 1, for latency
+    throughputs: List[float] = field(default_factory=list)
+    latencies: List[float] = field(default_factory=list)
+
+
+def _forward_fn(case: ForwardCase, backbone_only: bool) -> Callable[[], Any]:
+    return case.run_backbone if backbone_only else case.run
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == 'cuda':
+        return f'cuda ({torch.cuda.get_device_name(device)})'
+    return f'cpu ({torch.get_num_threads()} threads)'
+
+
+def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = None,
+                      batch_size: int = 32, device: str = 'cpu', warmup: int = 2,
+                      repeats: int = 3, iters: int = 3, min_time: float = 0.0,
+                      backbone_only: bool = False, clip_len: int = DEFAULT_CLIP_LEN,
+                      cfg_options: Optional[dict] = None,
+                      log: Callable[[str], None] = lambda message: None) -> Dict[str, Any]:
+    """Throughput, batch-1 latency and peak forward memory of several configs, in one process.
+
+    All models are built first; each repeat then times every model in turn,
+    so a disturbance (another process, thermal drift) hits all models alike
+    instead of biasing the ratio. Forwards run in eval mode under
+    ``torch.inference_mode()``.
+
+    Args:
+        configs: paths or ``pkg::rel``; the first one is the reference of ``ratio``.
+        shape: image (H, W); default per model kind.
+        batch_size: images (clips) per forward for throughput and memory.
+        device: 'cpu' or 'cuda'.
+        warmup: untimed forwards per model and batch size before timing.
+        repeats: timed repeats per model; medians are reported.
+        iters: forwards per repeat (at least; see ``min_time``).
+        min_time: minimum seconds per repeat.
+        backbone_only: time ``model.backbone`` on the input it gets in the model.
+        clip_len: frames per clip for video recognizers.
+        cfg_options: overrides applied to every config.
+        log: progress messages (e.g. print to stderr).
+
+    Returns:
+        A JSON-ready dict with ``results`` (one per config: ``images_per_s`` or
+        ``clips_per_s``, ``throughput``, ``unit``, ``latency_ms``,
+        ``peak_mem_mb``, ``ratio`` = throughput / first config's, ...) and
+        the settings (``device``, ``batch_size``, ``shape``, methods).
+    """
+    if not configs:
+        raise ConfigError('no config given')
+    for name, value in (('batch size', batch_size), ('repeats', repeats), ('iters', iters)):
+        _check_positive(name, value)
+    if warmup < 0 or min_time < 0:
+        raise ConfigError(f'bad warmup {warmup} / min time {min_time}: expected >= 0')
+    if shape is not None:
+        shape = _check_shape(shape)
+    torch_device = torch.device(device)
+    if torch_device.type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError('--device cuda: CUDA is not available on this machine')
+    if torch_device.type not in MEMORY_METHODS:
+        raise ConfigError(f'unsupported device {device!r}: expected cpu or cuda')
+
+    entries = []
+    for config in configs:
+        log(f'building {config}')
+        model = build_model(load_config(config, cfg_options), torch_device)
+        entries.append(_Entry(config, model, make_forward(model, shape, batch_size, clip_len),
+                              make_forward(model, shape, 1, clip_len)))
+    with torch.inference_mode():
+        for entry in entries:
+            log(f'warming up {entry.config}')
+            for case in (entry.case, entry.single):
+                time_forward(_forward_fn(case, backbone_only), warmup,
+                             torch_device)
+        for repeat in range(repeats):
+            for entry in entries:
+                log(f'repeat {repeat + 1}/{repeats}: {entry.config}')
+                durations = time_forward(_forward_fn(entry.case, backbone_only),
+                                         iters, torch_device, min_time)
+                entry.throughputs.append(batch_size * len(durations) / sum(durations))
+                entry.latencies += time_forward(
+                    _forward_fn(entry.single, backbone_only), iters,
+                    torch_device)
+        results = [_entry_result(entry, backbone_only, torch_device) for entry in entries]
+    reference = results[0]
+    for result in results:
+        result['ratio'] = result['throughput'] / reference['throughput']
+        result['latency_speedup'] = reference['latency_ms'] / result['latency_ms']
+    return dict(
+        results=results,
+        device=_describe_device(torch_device),
+        batch_size=batch_size,
+        shape=list(entries[0].case.input_shape[-2:]),
+        clip_len=clip_len if any(e.case.kind == 'recognizer3d' for e in entries) else None,
+        measure='backbone' if backbone_only else 'model',
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        warmup=warmup, repeats=repeats, iters=iters, min_time=min_time,
+        timing_method=(f'median over {repeats} repeats of >= {iters} forwards each (models '
+                       f'interleaved per repeat, {warmup} warm-up forwards excluded); latency: '
+                       'median of single batch-1 forwards'),
+        memory_method=MEMORY_METHODS[torch_device.type],
+    )
+
+
+def _entry_result(entry: _Entry, backbone_only: bool, device: torch.device) -> Dict[str, Any]:
+    """Medians and peak memory of one benchmarked model (memory measured here)."""
+    case = entry.case
+    throughput = statistics.median(entry.throughputs)
+    fn = _forward_fn(case, backbone_only)
+    return {
+        'config': entry.config,
+        'model_type': type(entry.model).__name__,
+        'backbone_type': type(entry.model.backbone).__name__,
+        'kind': case.kind,
+        'unit': case.unit,
+        'input_shape': list(case.backbone_input_shape if backbone_only else case.input_shape),
+        'params': count_params(entry.model.backbone if backbone_only else entry.model),
+        'throughput': throughput,
+        f'{case.unit}_per_s': throughput,
+        'throughput_repeats': entry.throughputs,
+        'latency_ms': 1000 * statistics.median(entry.latencies),
+        'peak_mem_mb': peak_memory_mb(fn, device),
+    }
+
+
+def format_benchmark(result: Dict[str, Any]) -> str:
+    """Side-by-side table of a :func:`benchmark_configs` result."""
+    header = ('config', 'model', 'throughput', 'ratio', 'latency b=1', 'speed-up b=1',
+              'peak mem')
+    rows = [header] + [(
+        r['config'], r['backbone_type'], f"{r['throughput']:.2f} {r['unit'][:-1]}/s",
+        f"{r['ratio']:.2f}x", f"{r['latency_ms']:.1f} ms", f"{r['latency_speedup']:.2f}x",
+        f"{r['peak_mem_mb']:.1f} MiB") for r in result['results']]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    table = ['  '.join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    measure = 'backbone only' if result['measure'] == 'backbone' else 'whole model'
+    lines = [
+        f"device {result['device']}, batch {result['batch_size']}, input "
+        f"{'x'.join(map(str, result['shape']))}"
+        + (f", {result['clip_len']} frames" if result.get('clip_len') else '')
+        + f", {measure}, torch {result['torch']}",
+        *table,
+        f"ratio: throughput / first config's; speed-up b=1: first config's latency / latency",
+        f"timing: {result['timing_method']}",
+        f"memory: {result['memory_method']}; MiB = 2**20 bytes",
+    ]
+    if result.get('command'):
+        lines.append(f"command: {result['command']}")
+    return '\n'.join(lines)

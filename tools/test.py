@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint with the config's test dataloader and evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+                         [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a checkpoint')
+    parser.add_argument('config', help='config file (path or pkg::rel)')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump predictions to this .pkl file')
+    parser.add_argument('--show-dir', help='save drawn predictions under this folder '
+                        '(inside the work dir)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg, show_dir: str) -> None:
+    """Switch on the codebase's visualisation hook (its option names differ)."""
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise SystemExit('error: --show-dir: the config has no default_hooks.visualization')
+    if hook['type'] == 'VisualizationHook' and 'enable' in hook:  # mmpretrain
+        hook.update(enable=True, out_dir=show_dir)
+    else:  # mmdet DetVisualizationHook, mmaction VisualizationHook
+        hook.update(draw=True, test_out_dir=show_dir)
+
+
+def build_cfg(args: argparse.Namespace):
+    from stvit_mm.utils.config import load_config, missing_data_paths
+
+    cfg = load_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.show_dir:
+        enable_visualization(cfg, args.show_dir)
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise SystemExit('error: --out must end with .pkl or .pickle')
+        evaluators = cfg.test_evaluator
+        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+        evaluators.append(dict(type='DumpResults', out_file_path=args.out))
+        cfg.test_evaluator = evaluators
+    missing = missing_data_paths(cfg, ('test', ))
+    if missing:
+        raise SystemExit(f'error: dataset path does not exist ({"; ".join(missing)}); set '
+                         'it with --cfg-options or in the config')
+    return cfg
+
+
+def main(argv=None) -> dict:
+    import torch.distributed as dist
+    from mmengine.runner import Runner
+    from stvit_mm.utils.dist import prepare_launcher
+
+    args = parse_args(argv)
+    try:
+        cfg = build_cfg(args)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f'error: {err}')
+    own_group = prepare_launcher(cfg, args.launcher)
+    try:
+        runner = Runner.from_cfg(cfg)
+        return runner.test()
+    finally:
+        if own_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
