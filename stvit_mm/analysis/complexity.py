@@ -150,13 +150,15 @@ def build_model(cfg: Any, device: Union[str, torch.device] = 'cpu', seed: int = 
     Weights are random (seeded, without touching the caller's RNG state);
     pretrained weights are never loaded.
     """
+    from mmengine.config import ConfigDict
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.utils import import_modules_from_strings
 
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = _drop_pretrained(cfg.model.to_dict())
+    # ConfigDict: models read sub-configs as attributes (train_cfg.rpn).
+    model_cfg = ConfigDict(_drop_pretrained(cfg.model.to_dict()))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MODELS.build(model_cfg)
