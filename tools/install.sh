@@ -15,6 +15,15 @@ BUILD_DIR=${STVIT_BUILD_DIR:-$ROOT/.build}
 say() { printf '[install] %s\n' "$*"; }
 pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
 
+MMENGINE_VERSION=$(sed -n 's/^mmengine==//p' "$ROOT/requirements.txt")
+# One Python start checks everything; a complete install stops here.
+status=$("$PY" "$ROOT/tools/install_check.py" "$MMENGINE_VERSION" "$MMCV_VERSION" 2>/dev/null || true)
+if [ "$(grep -c ' ok$' <<< "$status")" = 5 ]; then
+    say "torch, mmcv with ops, mmdet/mmpretrain/mmaction2, setuptools and stvit-mm already work: nothing to do"
+    exit 0
+fi
+say "to install: $(grep ' missing$' <<< "$status" | cut -d' ' -f1 | tr '\n' ' ')"
+
 # 1. torch + torchvision: keep any working matching pair (e.g. a GPU user's CUDA build).
 if "$PY" - <<'EOF' 2>/dev/null
 import torch, torchvision  # noqa: F401
@@ -31,7 +40,6 @@ fi
 
 # 2. mmcv with compiled ops (mmdet needs mmcv._ext for RoIAlign/NMS; mmcv-lite lacks it).
 #    mmengine first: `import mmcv.ops` needs it, and it is what tells a working mmcv.
-MMENGINE_VERSION=$(sed -n 's/^mmengine==//p' "$ROOT/requirements.txt")
 if ! "$PY" -c "import mmengine; assert mmengine.__version__ == '$MMENGINE_VERSION'" 2>/dev/null; then
     say "installing mmengine==$MMENGINE_VERSION"
     pip_install "mmengine==$MMENGINE_VERSION"

@@ -2,7 +2,7 @@
 
 Tokens are (B, N, C) in raster order over a ``grid`` (e.g. (H, W) or (T, H, W)).
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -50,3 +50,77 @@ def _prod(values: Sequence[int]) -> int:
     for v in values:
         out *= int(v)
     return out
+
+
+def pad_grid(x: Tensor, multiple: Sequence[int]) -> Tuple[Tensor, Optional[Tensor]]:
+    """Pad (B, *grid, C) at the end of each spatial dim to a multiple of ``multiple``.
+
+    Returns:
+        The padded tensor and a (1, *padded_grid) bool mask, False on padding
+        (None when nothing was padded).
+    """
+    grid = x.shape[1:-1]
+    pads = [(-g) % m for g, m in zip(grid, multiple)]
+    if not any(pads):
+        return x, None
+    flat_pad = [0, 0]  # channels
+    for p in reversed(pads):
+        flat_pad += [0, p]
+    padded = F.pad(x, flat_pad)
+    keep = torch.zeros((1, *padded.shape[1:-1]), dtype=torch.bool, device=x.device)
+    keep[(slice(None), *(slice(0, g) for g in grid))] = True
+    return padded, keep
+
+
+def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
+    """(B, *grid, C) -> (B * num_windows, prod(window), C); grid divisible by window."""
+    B, *grid, C = x.shape
+    nd = len(grid)
+    shape = [B]
+    for g, w in zip(grid, window):
+        shape += [g // w, w]
+    x = x.reshape(*shape, C)
+    # (B, n0, w0, n1, w1, ..., C) -> (B, n0, n1, ..., w0, w1, ..., C)
+    order = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)] + [1 + 2 * nd]
+    return x.permute(*order).reshape(-1, _prod(window), C)
+
+
+def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) -> Tensor:
+    """Inverse of :func:`window_partition`: (B * num_windows, prod(window), C) -> (B, *grid, C)."""
+    nd = len(grid)
+    counts = [g // w for g, w in zip(grid, window)]
+    C = windows.shape[-1]
+    x = windows.reshape(-1, *counts, *window, C)
+    order = [0]
+    for i in range(nd):
+        order += [1 + i, 1 + nd + i]
+    return x.permute(*order + [1 + 2 * nd]).reshape(-1, *grid, C)
+
+
+def shifted_window_regions(grid: Sequence[int], window: Sequence[int], shift: Sequence[int],
+                           device=None) -> Tensor:
+    """Region id per token after a cyclic shift, partitioned into windows.
+
+    Tokens of one window may attend to each other only within the same
+    region (Swin's SW-MSA); compare ids to get the mask.
+
+    Returns:
+        (num_windows, prod(window)) int ids.
+    """
+    ids = torch.zeros((1, *grid, 1), device=device)
+    cuts = [((slice(0, -w), slice(-w, -s), slice(-s, None)) if s else (slice(None), ))
+            for w, s in zip(window, shift)]
+    count = 0
+    for index in _product(cuts):
+        ids[(slice(None), *index, slice(None))] = count
+        count += 1
+    return window_partition(ids, window)[..., 0]
+
+
+def _product(lists):
+    if not lists:
+        yield ()
+        return
+    for head in lists[0]:
+        for tail in _product(lists[1:]):
+            yield (head, ) + tail

@@ -83,8 +83,9 @@ class SemanticTokenGenerator(nn.Module):
         """
         key_mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, N)
         semantic = self.layer1(self.initial_tokens(x, grid, keep), x, mask=key_mask)
-        semantic = self.add_centres(semantic)
         if keep is not None:
             own = keep.new_ones(keep.shape[0], semantic.shape[1])
             key_mask = torch.cat([own, keep], dim=1)[:, None, None, :]
-        return self.layer2(semantic, torch.cat([semantic, x], dim=1), mask=key_mask)
+        # The centres join the queries (and so the residual), not the keys (official code).
+        return self.layer2(self.add_centres(semantic), torch.cat([semantic, x], dim=1),
+                           mask=key_mask)

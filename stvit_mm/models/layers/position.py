@@ -1,0 +1,33 @@
+"""Relative position bias for windows of any number of dims (Swin 2D, Video Swin 3D)."""
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def relative_position_index(window: Sequence[int]) -> Tensor:
+    """(N, N) index into a table of prod(2w - 1) offsets, N = prod(window).
+
+    Offsets are enumerated row-major over the dims (the layout of Swin and
+    Video Swin checkpoints' ``relative_position_bias_table``).
+    """
+    coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window], indexing='ij'))
+    coords = coords.flatten(1)  # (nd, N)
+    offsets = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # (N, N, nd)
+    index = torch.zeros(offsets.shape[:2], dtype=torch.long)
+    for axis, w in enumerate(window):
+        index = index * (2 * w - 1) + offsets[..., axis] + w - 1
+    return index
+
+
+def relative_position_table_size(window: Sequence[int]) -> int:
+    size = 1
+    for w in window:
+        size *= 2 * w - 1
+    return size
+
+
+def gather_position_bias(table: Tensor, index: Tensor) -> Tensor:
+    """Table (prod(2w-1), heads) and index (N, N) -> (1, heads, N, N) additive logits."""
+    N = index.shape[0]
+    return table[index.reshape(-1)].reshape(N, N, -1).permute(2, 0, 1).unsqueeze(0)

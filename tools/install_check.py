@@ -1,0 +1,70 @@
+"""Report which parts of the stvit-mm install already work, one `name ok|missing` per line.
+
+Used by tools/install.sh so that a complete install is verified in one Python start
+(seconds) instead of one start per component.
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MMENGINE, MMCV = sys.argv[1], sys.argv[2]
+
+
+def check(name, fn):
+    try:
+        ok = fn() is not False
+    except Exception:  # noqa: BLE001 - any failure means "install this step"
+        ok = False
+    print(f'{name} {"ok" if ok else "missing"}', flush=True)
+    return ok
+
+
+def torch_pair():
+    import torch
+    from torchvision.ops import nms  # fails when torchvision does not match torch
+    nms(torch.zeros(1, 4), torch.zeros(1), 0.5)
+    return torch.__version__
+
+
+def mmcv_ops():
+    import mmcv
+    import mmcv.ops  # noqa: F401
+    import mmengine
+    return mmcv.__version__ == MMCV and mmengine.__version__ == MMENGINE
+
+
+def stack():
+    from importlib import metadata
+    import cv2, decord, hypothesis, mmaction, mmdet, mmpretrain, pycocotools, pytest  # noqa
+    opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
+              if _has_dist(metadata, d)]
+    return len(opencv) == 1
+
+
+def _has_dist(metadata, name):
+    try:
+        metadata.version(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def setuptools_pin():
+    import pkg_resources  # noqa: F401  (mmengine needs it for mmdet:: config paths)
+    import setuptools
+    major = int(setuptools.__version__.split('.')[0])
+    return 77 <= major < 82
+
+
+def package():
+    import stvit_mm
+    import stvit_mm.models  # noqa: F401
+    import mmaction.models, mmdet.models, mmpretrain.models  # noqa: F401,E401
+    return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
+
+
+check('torch', torch_pair)
+check('mmcv', mmcv_ops)
+check('stack', stack)
+check('setuptools', setuptools_pin)
+check('package', package)
