@@ -5,6 +5,6 @@ Child registries (mmdet, mmpretrain, mmaction) fall back to the root, so
 build under any of their default scopes.
 """
 from .. import compat  # noqa: F401
-from .backbones import STViT
+from .backbones import STViT, STViTSwin
 
-__all__ = ['STViT']
+__all__ = ['STViT', 'STViTSwin']

@@ -1,3 +1,4 @@
 from .stvit import STViT
+from .stvit_swin import STViTSwin
 
-__all__ = ['STViT']
+__all__ = ['STViT', 'STViTSwin']

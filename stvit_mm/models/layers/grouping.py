@@ -52,24 +52,32 @@ def _prod(values: Sequence[int]) -> int:
     return out
 
 
-def pad_grid(x: Tensor, multiple: Sequence[int]) -> Tuple[Tensor, Optional[Tensor]]:
+def pad_grid(x: Tensor, multiple: Sequence[int],
+             keep: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
     """Pad (B, *grid, C) at the end of each spatial dim to a multiple of ``multiple``.
 
+    Args:
+        x: (B, *grid, C) tokens.
+        multiple: per spatial dim.
+        keep: optional (B or 1, *grid) bool, False on tokens that are already
+            padding (e.g. batch padding of smaller images).
+
     Returns:
-        The padded tensor and a (1, *padded_grid) bool mask, False on padding
-        (None when nothing was padded).
+        The padded tensor and a (B or 1, *padded_grid) bool mask, False on
+        padding (None when there is no padding at all).
     """
     grid = x.shape[1:-1]
     pads = [(-g) % m for g, m in zip(grid, multiple)]
     if not any(pads):
-        return x, None
+        return x, keep
     flat_pad = [0, 0]  # channels
     for p in reversed(pads):
         flat_pad += [0, p]
     padded = F.pad(x, flat_pad)
-    keep = torch.zeros((1, *padded.shape[1:-1]), dtype=torch.bool, device=x.device)
-    keep[(slice(None), *(slice(0, g) for g in grid))] = True
-    return padded, keep
+    batch = 1 if keep is None else keep.shape[0]
+    padded_keep = torch.zeros((batch, *padded.shape[1:-1]), dtype=torch.bool, device=x.device)
+    padded_keep[(slice(None), *(slice(0, g) for g in grid))] = True if keep is None else keep
+    return padded, padded_keep
 
 
 def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:

@@ -18,14 +18,16 @@ from .window import WindowBlock
 SEMANTIC_SCOPES = ('local', 'global')
 
 
-def neighbourhood_index(grid: Sequence[int], window: Sequence[int],
-                        size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+def neighbourhood_index(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
+                        inside: bool = False) -> Tuple[Tensor, Tensor]:
     """Token indices of a ``size`` neighbourhood around every window.
 
-    Each neighbourhood is centred on its window and shifted inward at the
-    image border, so it stays inside the image (at 14x14 with window 7 and
-    size 10 this is the official STViT-R ``unfold(kernel 10, stride 4)``).
-    Positions beyond a grid smaller than ``size`` are flagged invalid.
+    Neighbourhoods are centred on their window (``(size - window) // 2`` tokens
+    before it). Positions outside the grid are flagged invalid, so extra
+    padding never changes which real tokens a window sees. With
+    ``inside=True`` they are shifted inward at the border instead, as the
+    official STViT-R does (at 14x14 with window 7 and size 10 this is its
+    ``unfold(kernel 10, stride 4)``); that depends on the grid's extent.
 
     Returns:
         (windows, prod(size)) long indices into the raster-ordered tokens and
@@ -34,10 +36,12 @@ def neighbourhood_index(grid: Sequence[int], window: Sequence[int],
     axes_index, axes_valid = [], []
     for g, w, k in zip(grid, window, size):
         count = -(-g // w)
-        starts = torch.clamp(torch.arange(count) * w - (k - w) // 2, min=0, max=max(g - k, 0))
+        starts = torch.arange(count) * w - (k - w) // 2
+        if inside:
+            starts = starts.clamp(min=0, max=max(g - k, 0))
         pos = starts[:, None] + torch.arange(k)[None, :]  # (count, k)
-        axes_valid.append(pos < g)
-        axes_index.append(pos.clamp(max=g - 1))
+        axes_valid.append((pos >= 0) & (pos < g))
+        axes_index.append(pos.clamp(min=0, max=g - 1))
     index = torch.zeros((1, 1), dtype=torch.long)
     valid = torch.ones((1, 1), dtype=torch.bool)
     for g, pos, ok in zip(grid, axes_index, axes_valid):
@@ -74,6 +78,8 @@ class WindowedDumbbellUnit(nn.Module):
         layer_scale_init: layer scale of the new layers (1e-5).
         gen_shortcut, global_centres: see :class:`SemanticTokenGenerator`;
             the centres are shared by all windows (one per window position).
+        neighbourhood_inside: shift border neighbourhoods inward (official
+            STViT-R) instead of masking what lies outside (padding-invariant).
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
@@ -82,9 +88,11 @@ class WindowedDumbbellUnit(nn.Module):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop: float = 0.0,
                  drop_path: Optional[Sequence[float]] = None,
                  layer_scale_init: Optional[float] = 1e-5, gen_shortcut: bool = True,
-                 global_centres: bool = True, norm_layer: Type[nn.Module] = nn.LayerNorm,
+                 global_centres: bool = True, neighbourhood_inside: bool = False,
+                 norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
+        self.neighbourhood_inside = neighbourhood_inside
         self.window = tuple(int(w) for w in window)
         self.pool_size = tuple(int(p) for p in pool_size)
         self.neighbourhood = tuple(int(k) for k in neighbourhood)
@@ -124,7 +132,8 @@ class WindowedDumbbellUnit(nn.Module):
     def _neighbourhood(self, grid: Tuple[int, ...], device: torch.device) -> Tuple[Tensor, Tensor]:
         key = (grid, device)
         if key not in self._index_cache:
-            index, valid = neighbourhood_index(grid, self.window, self.neighbourhood)
+            index, valid = neighbourhood_index(grid, self.window, self.neighbourhood,
+                                               self.neighbourhood_inside)
             self._index_cache[key] = (index.to(device), valid.to(device))
         return self._index_cache[key]
 
@@ -132,51 +141,80 @@ class WindowedDumbbellUnit(nn.Module):
         """Spatial layout of the semantic tokens: windows x pool_size per dim."""
         return tuple(-(-g // w) * p for g, w, p in zip(grid, self.window, self.pool_size))
 
-    def generate(self, x: Tensor, grid: Tuple[int, ...]) -> Tensor:
-        """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C)."""
-        B, N, C = x.shape
-        padded, keep = pad_grid(x.reshape(B, *grid, C), self.window)
-        windows = window_partition(padded, self.window)  # (B*nW, Nw, C)
-        window_keep = None
-        if keep is not None:
-            window_keep = window_partition(keep[..., None], self.window)[..., 0]  # (nW, Nw)
-            window_keep = window_keep.repeat(B, 1)
-        pooled = adaptive_max_pool_tokens(windows, self.window, self.pool_size, window_keep)
-        num_windows, S = pooled.shape[0] // B, pooled.shape[1]
+    def generate(self, x: Tensor, grid: Tuple[int, ...],
+                 keep: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+        """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C).
 
+        Returns the semantic tokens and their validity (B, windows * S) bool,
+        False for windows that hold only padding (None when all are valid).
+        """
+        B, N, C = x.shape
+        S = self.generator.num_tokens
+        padded, padded_keep = pad_grid(x.reshape(B, *grid, C), self.window, keep)
+        windows = window_partition(padded, self.window)  # (B*nW, Nw, C)
+        num_windows = windows.shape[0] // B
+        window_keep = None
+        if padded_keep is not None:
+            window_keep = window_partition(padded_keep[..., None], self.window)[..., 0]
+            window_keep = window_keep.repeat(B // padded_keep.shape[0], 1)  # (B*nW, Nw)
+        pooled = adaptive_max_pool_tokens(windows, self.window, self.pool_size, window_keep)
+
+        # Generator layer 1: keys/values of image tokens projected once, then gathered.
         layer1 = self.generator.layer1
         index, valid = self._neighbourhood(grid, x.device)
-        image_kv = layer1.project_kv(x)  # (B, N, 2C): once per image token
+        image_kv = layer1.project_kv(x)  # (B, N, 2C)
         neighbour_kv = image_kv[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
         kv = torch.cat([layer1.project_kv(pooled), neighbour_kv], dim=1)
+        token_keep = None if keep is None else keep.reshape(keep.shape[0], N).expand(B, N)
+        semantic_keep = None
+        if window_keep is not None:
+            semantic_keep = window_keep.any(-1, keepdim=True).expand(-1, S).reshape(B, -1)
         mask = None
-        if not bool(valid.all()):
-            own = valid.new_ones(num_windows, S)
-            mask = torch.cat([own, valid], 1).repeat(B, 1)[:, None, None, :]
+        if token_keep is not None or not bool(valid.all()):
+            neighbour_keep = valid[None].expand(B, -1, -1)
+            if token_keep is not None:
+                neighbour_keep = neighbour_keep & token_keep[:, index]
+            own = (semantic_keep.reshape(B, num_windows, S) if semantic_keep is not None
+                   else neighbour_keep.new_ones(B, num_windows, S))
+            mask = torch.cat([own, neighbour_keep], -1).reshape(B * num_windows, 1, 1, -1)
         semantic = layer1.forward_projected(pooled, kv, mask=mask).reshape(B, -1, C)
 
+        # Generator layer 2: all semantic tokens attend to [semantic; image tokens].
+        mask = None
+        if token_keep is not None:
+            mask = torch.cat([semantic_keep, token_keep], 1)[:, None, None, :]
         queries = self.generator.add_centres(semantic)
-        return self.generator.layer2(queries, torch.cat([semantic, x], dim=1))
+        semantic = self.generator.layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
+        return semantic, semantic_keep
 
-    def forward(self, x: Tensor, grid: Tuple[int, ...]) -> Tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, grid: Tuple[int, ...],
+                keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
         """Image tokens (B, N, C) in raster order over ``grid``.
+
+        Args:
+            keep: optional (B or 1, *grid) bool, False on tokens that are
+                already padding; they never influence the other tokens.
 
         Returns:
             (image tokens (B, N, C) after recovery, or None without recovery;
             semantic tokens (B, windows * S, C), window-major).
         """
         B, _, C = x.shape
-        x = self.window_block(x, grid)
-        semantic = self.generate(x, grid)
         S = self.generator.num_tokens
+        x = self.window_block(x, grid, keep)
+        semantic, semantic_keep = self.generate(x, grid, keep)
+        global_mask = local_mask = None
+        if semantic_keep is not None and keep is not None:
+            global_mask = semantic_keep[:, None, None, :]
+            local_mask = semantic_keep.reshape(-1, 1, 1, S)
         for scope, blk in zip(self.semantic_scopes, self.semantic_blocks):
             if scope == 'local':
-                semantic = blk(semantic.reshape(-1, S, C)).reshape(B, -1, C)
+                semantic = blk(semantic.reshape(-1, S, C), mask=local_mask).reshape(B, -1, C)
             else:
-                semantic = blk(semantic)
+                semantic = blk(semantic, mask=global_mask)
         if self.recovery is None:
             return None, semantic
-        return self.recovery(x, semantic), semantic
+        return self.recovery(x, semantic, mask=global_mask), semantic
 
 
 def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Sequence[int],

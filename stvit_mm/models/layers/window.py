@@ -46,16 +46,25 @@ def window_keep_mask(grid: Sequence[int], window: Sequence[int], shift: Sequence
     """Boolean mask, broadcastable to (batch * windows, heads, N, N), for a padded, shifted grid.
 
     Combines Swin's shifted-window regions (tokens attend within their region)
-    with padding (no token attends to a padded key). None when neither applies.
+    with padding (no token attends to a padded key).
+
+    Args:
+        grid: padded grid (whole windows).
+        keep: (batch or 1, *grid) bool, False on padding, already shifted.
+
+    Returns:
+        The mask, or None when neither shift nor padding applies.
     """
     mask = None
     if any(shift):
         regions = shifted_window_regions(grid, window, shift, device=device)
         mask = regions[:, :, None] == regions[:, None, :]  # (nW, N, N)
+    repeats = batch
     if keep is not None:
-        keys = window_partition(keep[..., None], window)[..., 0][:, None, :]  # (nW, 1, N)
-        mask = keys if mask is None else mask & keys
-    return None if mask is None else mask.repeat(batch, 1, 1)[:, None]
+        keys = window_partition(keep[..., None], window)[..., 0][:, None, :]  # (Bk*nW, 1, N)
+        mask = keys if mask is None else mask.repeat(keep.shape[0], 1, 1) & keys
+        repeats = batch // keep.shape[0]
+    return None if mask is None else mask.repeat(repeats, 1, 1)[:, None]
 
 
 class WindowBlock(nn.Module):
@@ -95,10 +104,11 @@ class WindowBlock(nn.Module):
         self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
         self.drop_path2 = DropPath(drop_path)
 
-    def window_attention(self, x: Tensor, grid: Tuple[int, ...]) -> Tensor:
+    def window_attention(self, x: Tensor, grid: Tuple[int, ...],
+                         keep: Optional[Tensor] = None) -> Tensor:
         """Normalised tokens (B, N, C) on ``grid`` -> attention output (B, N, C)."""
         B, N, C = x.shape
-        x, keep = pad_grid(x.reshape(B, *grid, C), self.window)
+        x, keep = pad_grid(x.reshape(B, *grid, C), self.window, keep)
         padded = tuple(x.shape[1:-1])
         dims = tuple(range(1, len(grid) + 1))
         if any(self.shift):
@@ -113,7 +123,13 @@ class WindowBlock(nn.Module):
         crop = (slice(None), *(slice(0, g) for g in grid))
         return out[crop].reshape(B, N, C)
 
-    def forward(self, x: Tensor, grid: Tuple[int, ...]) -> Tensor:
-        """x: (B, N, C) in raster order over ``grid`` -> (B, N, C)."""
-        x = x + self.drop_path1(self.ls1(self.window_attention(self.norm1(x), grid)))
+    def forward(self, x: Tensor, grid: Tuple[int, ...],
+                keep: Optional[Tensor] = None) -> Tensor:
+        """x: (B, N, C) in raster order over ``grid`` -> (B, N, C).
+
+        ``keep``: optional (B or 1, *grid) bool, False on tokens that are
+        padding already; they are masked out of every window like the block's
+        own padding.
+        """
+        x = x + self.drop_path1(self.ls1(self.window_attention(self.norm1(x), grid, keep)))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))

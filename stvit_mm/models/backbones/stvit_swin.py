@@ -1,0 +1,325 @@
+"""STViT / STViT-R for Swin Transformer: dumbbell units in the sparse stages (paper Sec. 3.4)."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..converters.swin import convert_swin_checkpoint, detect_swin_layout
+from ..layers import drop_path_rates, init_transformer_weights
+from ..layers.grouping import pad_grid
+from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
+from ..layers.window import WindowBlock
+
+_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units'}
+
+
+def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int]) -> dict:
+    # Stage 3 becomes dumbbell units of 6 layers (official STViT-R-Swin); other stages stay.
+    return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
+                units=(0, 0, depths[2] // 6, 0))
+
+
+class ConvStem(nn.Sequential):
+    """Two 3x3 stride-2 conv+BN layers with Hardswish (official STViT-R-Swin stem).
+
+    Names (``proj.0.c``, ``proj.0.bn``, ...) follow the official checkpoints.
+    """
+
+    def __init__(self, in_channels: int, dim: int) -> None:
+        def conv_bn(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(dict(c=nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
+                                      bn=nn.BatchNorm2d(cout)))
+        super().__init__(conv_bn(in_channels, dim // 2), nn.Hardswish(), conv_bn(dim // 2, dim),
+                         nn.Hardswish())
+
+
+class PatchEmbed(nn.Module):
+    """Image -> (B, N, C) tokens and grid; 'patch': 4x4 conv + LayerNorm (Swin), 'conv': ConvStem."""
+
+    def __init__(self, in_channels: int, dim: int, stem: str, patch_size: int = 4) -> None:
+        super().__init__()
+        self.stem, self.patch_size = stem, patch_size
+        if stem == 'patch':
+            self.proj = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+            self.norm = nn.LayerNorm(dim)
+        elif stem == 'conv':
+            if patch_size != 4:
+                raise ValueError('STViTSwin: the conv stem downsamples by 4; use patch_size=4')
+            self.proj = ConvStem(in_channels, dim)
+            self.norm = None
+        else:
+            raise ValueError(f"STViTSwin: unknown stem {stem!r}; expected 'patch' or 'conv'")
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        if self.stem == 'patch':
+            H, W = x.shape[-2:]  # pad right/bottom to whole patches, as mmdet does
+            x = F.pad(x, (0, (-W) % self.patch_size, 0, (-H) % self.patch_size))
+        maps = self.proj(x)
+        grid = (maps.shape[2], maps.shape[3])
+        tokens = maps.flatten(2).transpose(1, 2)
+        return (tokens if self.norm is None else self.norm(tokens)), grid
+
+
+class PatchMerging(nn.Module):
+    """2x2 neighbours -> one token with twice the channels (Swin), odd grids zero-padded.
+
+    Concatenation order (0,0), (1,0), (0,1), (1,1) as in the official Swin;
+    mmdet/mmpretrain checkpoints (unfold order) are reordered on load.
+    """
+
+    def __init__(self, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
+
+    def forward(self, x: Tensor, grid: Tuple[int, int]) -> Tuple[Tensor, Tuple[int, int]]:
+        B, N, C = x.shape
+        x, _ = pad_grid(x.reshape(B, *grid, C), (2, 2))
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]],
+                      dim=-1)
+        new_grid = (x.shape[1], x.shape[2])
+        return self.reduction(self.norm(x.reshape(B, -1, 4 * C))), new_grid
+
+
+class SwinStage(nn.Module):
+    """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end."""
+
+    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int, window: int,
+                 unit_cfg: dict, recover_last: bool, mlp_ratio: float, qkv_bias: bool,
+                 drop: float, drop_path: List[float], out_dim: Optional[int],
+                 with_cp: bool) -> None:
+        super().__init__()
+        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
+        plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
+        if plain < 0:
+            raise ValueError(f'STViTSwin: a stage of depth {depth} cannot hold {num_units} '
+                             f'units of {unit_depth} layers')
+        self.window, self.with_cp = (window, window), with_cp
+        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+        rates = iter(drop_path)
+        self.blocks = nn.ModuleList([
+            WindowBlock(window=self.window, shift=(window // 2, ) * 2 if i % 2 else None,
+                        drop=drop, drop_path=next(rates), **common) for i in range(plain)])
+        self.units = nn.ModuleList()
+        for u in range(num_units):
+            recovery = recover_last or u < num_units - 1
+            n = unit_depth - (0 if recovery else 1)
+            self.units.append(WindowedDumbbellUnit(
+                window=self.window, recovery=recovery, drop=drop,
+                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
+        self.downsample = PatchMerging(dim, out_dim) if out_dim else None
+
+    def _run(self, module: nn.Module, *args):
+        if self.with_cp and self.training and args[0].requires_grad:
+            return cp.checkpoint(module, *args, use_reentrant=False)
+        return module(*args)
+
+    def forward(self, x: Tensor, grid: Tuple[int, int]):
+        """Returns (stage output, its grid, downsampled tokens or None, their grid)."""
+        for blk in self.blocks:
+            x = self._run(blk, x, grid)
+        for unit in self.units:
+            recovered, semantic = self._run(unit, x, grid)
+            if recovered is None:  # STViT without recovery: the semantic grid goes on
+                x = semantic_tokens_to_grid(semantic, grid, unit.window, unit.pool_size)
+                grid = unit.semantic_grid(grid)
+            else:
+                x = recovered
+        if self.downsample is None:
+            return x, grid, None, None
+        down, down_grid = self.downsample(x, grid)
+        return x, grid, down, down_grid
+
+
+@MODELS.register_module()
+class STViTSwin(BaseModule):
+    """Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
+
+    Each unit replaces 6 Swin blocks: a window block, a 2-layer semantic token
+    generator (every 7x7 window pooled to ``pool_size`` tokens), a local and a
+    global block on the semantic tokens, and a recovery block back to the
+    image tokens. Dense outputs keep Swin's shapes, so necks and heads of
+    stock mmdet configs work unchanged.
+
+    Any input size works: the image is padded to whole patches, every window
+    op pads to whole windows and masks the padding out of attention and
+    pooling, and outputs have ``ceil(H / stride)`` rows as in mmdet's Swin.
+
+    Args:
+        arch: 'tiny'/'small'/'base' (aliases 't', 'swin-t', ...), or a dict
+            with ``embed_dims``, ``depths``, ``num_heads`` and optional
+            ``units`` (dumbbell units per stage).
+        recovery: restore image tokens in every unit (STViT-R, for dense
+            tasks). Without it the last unit of the last sparse stage hands its
+            semantic token grid to the next stage (STViT, classification).
+        in_channels: image channels.
+        window_size: Swin window (7).
+        pool_size: semantic tokens per window side (3 -> 9 per window).
+        neighbourhood: image-token neighbourhood side of generator layer 1.
+        neighbourhood_inside: official STViT-R border handling (see
+            :func:`neighbourhood_index`); off keeps outputs padding-invariant.
+        semantic_layers: scopes of the blocks on semantic tokens per unit.
+        gen_shortcut, global_centres: generator switches (paper: on; the
+            official STViT-R-Swin checkpoints: off).
+        layer_scale_init: layer scale of the new layers (1e-5, paper).
+        stem: 'patch' (Swin 4x4 conv + LayerNorm) or 'conv' (official STViT-R).
+        mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Swin.
+        out_indices: stages whose (normalised) outputs are returned, NCHW.
+        frozen_stages: freeze the stem (0) and stages up to this index.
+        norm_eval: keep BatchNorm (conv stem) in eval mode while training.
+        with_cp: gradient checkpointing per block/unit.
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``; Swin
+            checkpoints in mmdet, mmpretrain, official Swin and official
+            STViT-R-Swin layouts are converted on load, with a report.
+    """
+    arch_zoo: Dict[str, dict] = {
+        **dict.fromkeys(['t', 'tiny', 'swin-t', 'swin-tiny'],
+                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24))),
+        **dict.fromkeys(['s', 'small', 'swin-s', 'swin-small'],
+                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24))),
+        **dict.fromkeys(['b', 'base', 'swin-b', 'swin-base'],
+                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32))),
+    }
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
+                 in_channels: int = 3, window_size: int = 7, pool_size: int = 3,
+                 neighbourhood: int = 10, neighbourhood_inside: bool = False,
+                 semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
+                 global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
+                 stem: str = 'patch', mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop_rate: float = 0.0, drop_path_rate: float = 0.1,
+                 out_indices: Sequence[int] = (0, 1, 2, 3), frozen_stages: int = -1,
+                 norm_eval: bool = False, with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        arch = self._resolve_arch(arch)
+        dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
+        if pool_size > window_size:
+            raise ValueError(f'STViTSwin: pool_size {pool_size} (semantic grid per window) is '
+                             f'larger than window_size {window_size}; use at most the window')
+        for i in out_indices:
+            if not 0 <= i < len(dims):
+                raise ValueError(f'STViTSwin: out_indices {tuple(out_indices)} must lie in '
+                                 f'0..{len(dims) - 1}')
+        self.arch_settings, self.recovery = arch, recovery
+        self.in_channels, self.out_indices = in_channels, tuple(out_indices)
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self.num_features = dims
+        unit_cfg = dict(pool_size=(pool_size, ) * 2, neighbourhood=(neighbourhood, ) * 2,
+                        semantic_layers=tuple(semantic_layers),
+                        layer_scale_init=layer_scale_init, gen_shortcut=gen_shortcut,
+                        global_centres=global_centres, neighbourhood_inside=neighbourhood_inside)
+        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        self.patch_embed = PatchEmbed(in_channels, dims[0], stem)
+        self.drop_after_pos = nn.Dropout(drop_rate)
+        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
+        self.stages = nn.ModuleList()
+        start = 0
+        for i, (depth, heads, units) in enumerate(
+                zip(arch['depths'], arch['num_heads'], arch['units'])):
+            self.stages.append(SwinStage(
+                dims[i], heads, depth, units, window_size, unit_cfg,
+                recovery or i != last_sparse, mlp_ratio, qkv_bias, drop_rate,
+                rates[start:start + depth],
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp))
+            start += depth
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+
+        init_transformer_weights(self)
+        self.last_load_report: Optional[dict] = None
+        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'STViTSwin: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'STViTSwin: arch must be a str or dict, got {type(arch).__name__}')
+        unknown = set(arch) - _ARCH_KEYS
+        if unknown:
+            raise ValueError(f'STViTSwin: unknown arch keys {sorted(unknown)}; allowed '
+                             f'{sorted(_ARCH_KEYS)}')
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'STViTSwin: arch dict misses {sorted(missing)}')
+        depths = tuple(arch['depths'])
+        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
+                        num_heads=tuple(arch['num_heads']),
+                        units=tuple(arch.get('units', (0, 0, depths[2] // 6, 0))))
+        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
+            raise ValueError('STViTSwin: depths, num_heads and units need one entry per stage')
+        return settings
+
+    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
+        """Load pre-hook: convert mmdet/mmpretrain/official Swin and STViT-R checkpoints."""
+        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
+        layout = detect_swin_layout(own)
+        if layout is None:
+            return
+        source = {k: state_dict.pop(full) for k, full in own.items()}
+        converted, dropped = convert_swin_checkpoint(source, layout, self)
+        state_dict.update({prefix + k: v for k, v in converted.items()})
+        self.last_load_report = dict(layout=layout, not_loaded=dropped)
+        summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'
+        print_log(f'STViTSwin: converted a {layout}-layout checkpoint ({len(source)} tensors '
+                  f'-> {len(converted)}). Not loaded: {summary}', logger='current')
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages >= 0:
+            self.patch_embed.eval()
+            for p in self.patch_embed.parameters():
+                p.requires_grad = False
+        for i in range(min(self.frozen_stages, len(self.stages))):
+            stage = self.stages[i]
+            stage.eval()
+            for p in stage.parameters():
+                p.requires_grad = False
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                norm.eval()
+                for p in norm.parameters():
+                    p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'STViTSwin':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(f'STViTSwin: expected images (B, C, H, W), got a {x.ndim}-D '
+                             f'tensor of shape {tuple(x.shape)}')
+        if x.shape[0] == 0:
+            raise ValueError('STViTSwin: empty batch (B=0)')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'STViTSwin: expected {self.in_channels} input channels, got '
+                             f'{x.shape[1]}; set in_channels in the backbone config')
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Images (B, C, H, W) -> tuple of (B, C_i, H_i, W_i), one per ``out_indices``."""
+        self._check_input(x)
+        tokens, grid = self.patch_embed(x)
+        tokens = self.drop_after_pos(tokens)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            out, out_grid, tokens, grid = stage(tokens, grid)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(out)
+                B, _, C = out.shape
+                outs.append(out.transpose(1, 2).reshape(B, C, *out_grid))
+        return tuple(outs)
