@@ -230,6 +230,39 @@ def _detection_samples(img_shape: Tuple[int, int], pad_shape: Tuple[int, int],
     return [DetDataSample(metainfo=meta) for _ in range(batch_size)]
 
 
+def _classifier_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
+                     seed: int, device: torch.device) -> ForwardCase:
+    x = _randn((batch_size, 3, *size), device, seed)
+    return ForwardCase('classifier', 'images', batch_size, tuple(x.shape), tuple(x.shape),
+                       lambda: model(x, mode='tensor'), lambda: model.backbone(x))
+
+
+def _detector_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
+                   seed: int, device: torch.device) -> ForwardCase:
+    # Pad like the data preprocessor, so the backbone sees what it sees in inference.
+    divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1))
+    padded = tuple(math.ceil(side / divisor) * divisor for side in size)
+    x = _randn((batch_size, 3, *padded), device, seed)
+    samples = _detection_samples(size, padded, batch_size)
+    return ForwardCase('detector', 'images', batch_size, tuple(x.shape), tuple(x.shape),
+                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
+
+
+def _recognizer3d_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
+                       seed: int, device: torch.device) -> ForwardCase:
+    _check_positive('clip length', clip_len)
+    x = _randn((batch_size, 1, 3, clip_len, *size), device, seed)
+    clips = x.flatten(0, 1)  # what Recognizer3D.extract_feat gives the backbone
+    # stage='head': tensor mode stops after the backbone by default.
+    return ForwardCase('recognizer3d', 'clips', batch_size, tuple(x.shape), tuple(clips.shape),
+                       lambda: model(x, mode='tensor', stage='head'),
+                       lambda: model.backbone(clips))
+
+
+_CASE_BUILDERS = dict(classifier=_classifier_case, detector=_detector_case,
+                      recognizer3d=_recognizer3d_case)
+
+
 def make_forward(model: nn.Module, shape: Optional[Sequence[int]] = None, batch_size: int = 1,
                  clip_len: int = DEFAULT_CLIP_LEN, seed: int = 0) -> ForwardCase:
     """Generate inputs for ``model`` and wrap its forward (see the module docstring).
@@ -242,29 +275,27 @@ def make_forward(model: nn.Module, shape: Optional[Sequence[int]] = None, batch_
         seed: seed of the random inputs.
     """
     kind = model_kind(model)
-    height, width = _check_shape(shape if shape is not None else DEFAULT_SHAPES[kind])
+    size = _check_shape(shape if shape is not None else DEFAULT_SHAPES[kind])
     _check_positive('batch size', batch_size)
     device = next(model.parameters()).device
-    if kind == 'classifier':
-        x = _randn((batch_size, 3, height, width), device, seed)
-        return ForwardCase(kind, 'images', batch_size, tuple(x.shape), tuple(x.shape),
-                           lambda: model(x, mode='tensor'), lambda: model.backbone(x))
-    if kind == 'detector':
-        divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1))
-        padded = (math.ceil(height / divisor) * divisor, math.ceil(width / divisor) * divisor)
-        x = _randn((batch_size, 3, *padded), device, seed)
-        samples = _detection_samples((height, width), padded, batch_size)
-        return ForwardCase(kind, 'images', batch_size, tuple(x.shape), tuple(x.shape),
-                           lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
-    _check_positive('clip length', clip_len)
-    x = _randn((batch_size, 1, 3, clip_len, height, width), device, seed)
-    clips = x.flatten(0, 1)  # what Recognizer3D.extract_feat gives the backbone
-    return ForwardCase(kind, 'clips', batch_size, tuple(x.shape), tuple(clips.shape),
-                       lambda: model(x, mode='tensor', stage='head'),
-                       lambda: model.backbone(clips))
+    return _CASE_BUILDERS[kind](model, size, batch_size, clip_len, seed, device)
 
 
 # --------------------------------------------------------------------------- FLOPs
+
+
+def _first_call(call: Callable[[], Any], config: Any, case: ForwardCase) -> Any:
+    """Run the first forward of a model, turning input rejections into :class:`ConfigError`.
+
+    Models check their input with ValueError (ours) or assert (OpenMMLab),
+    e.g. sides that are not a multiple of the patch size: bad user input.
+    """
+    try:
+        return call()
+    except (ValueError, AssertionError) as error:
+        reason = ' '.join(str(error).split()) or type(error).__name__
+        raise ConfigError(f'{config}: the model rejects input {case.input_shape}: '
+                          f'{reason}') from error
 
 
 def _attention_macs(query: Sequence[int], key: Sequence[int], value: Sequence[int]) -> int:
@@ -339,11 +370,18 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _top_level_flops(by_module: Dict[str, int], root: str) -> Dict[str, int]:
-    """{child name: MACs} for the direct children of the root module."""
+def _top_level_flops(by_module: Dict[str, int], root: str, total: int) -> Dict[str, int]:
+    """{child name: MACs} for the direct children of the root module, plus ``other``.
+
+    Torch's module tracker sees modules entered through ``__call__`` only;
+    work of a child called as ``child.forward(...)`` (mmdet's two-stage
+    detectors do this with ``roi_head`` in tensor mode) lands in ``other``.
+    """
     prefix = root + '.'
-    return {name[len(prefix):]: flops for name, flops in by_module.items()
-            if name.startswith(prefix) and '.' not in name[len(prefix):]}
+    children = {name[len(prefix):]: flops for name, flops in by_module.items()
+                if name.startswith(prefix) and '.' not in name[len(prefix):]}
+    rest = total - sum(children.values())
+    return {**children, 'other': rest} if rest else children
 
 
 def complexity_from_config(config: Union[str, Any], shape: Optional[Sequence[int]] = None,
@@ -363,10 +401,13 @@ def complexity_from_config(config: Union[str, Any], shape: Optional[Sequence[int
         ``model_type``, ``backbone_type``, ``kind``, ``flops_by_module`` (direct
         children of the model), ``config``, ``flop_unit`` and ``note``.
     """
+    if shape is not None:
+        shape = _check_shape(shape)  # before the slow build
+    _check_positive('clip length', clip_len)
     cfg = load_config(config, cfg_options)
     model = build_model(cfg)
     case = make_forward(model, shape, clip_len=clip_len)
-    whole = count_flops(case.run)
+    whole = _first_call(lambda: count_flops(case.run), config, case)
     backbone = count_flops(case.run_backbone)
     root = type(model).__name__
     return dict(
@@ -380,7 +421,7 @@ def complexity_from_config(config: Union[str, Any], shape: Optional[Sequence[int
         params=count_params(model),
         backbone_flops=backbone['flops'],
         backbone_params=count_params(model.backbone),
-        flops_by_module=_top_level_flops(whole['by_module'], root),
+        flops_by_module=_top_level_flops(whole['by_module'], root, whole['flops']),
         flop_unit='multiply-adds (MACs)',
         note=FLOP_NOTE,
     )
@@ -394,6 +435,11 @@ def _mega(value: float) -> str:
     return f'{value / 1e6:.3f} M'
 
 
+def _short(value: float) -> str:
+    """G above 0.1 G, M below, so small heads do not read as 0."""
+    return _giga(value) if value >= 1e8 else _mega(value)
+
+
 def format_complexity(result: Dict[str, Any]) -> str:
     """Human-readable table of a :func:`complexity_from_config` result."""
     rows = [('', 'input shape', 'params', 'MACs'),
@@ -405,7 +451,7 @@ def format_complexity(result: Dict[str, Any]) -> str:
     table = ['  '.join(cell.ljust(w) if i < 2 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     total = max(result['flops'], 1)
-    parts = ', '.join(f'{name} {_giga(flops)} ({100 * flops / total:.1f}%)'
+    parts = ', '.join(f'{name} {_short(flops)} ({100 * flops / total:.1f}%)'
                       for name, flops in result['flops_by_module'].items())
     return '\n'.join([
         f"config:   {result['config']}",
@@ -492,9 +538,31 @@ def peak_memory_mb(fn: Callable[[], Any], device: Union[str, torch.device] = 'cp
         torch.cuda.synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - baseline) / MIB
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+    with _silenced_stderr():
+        prof.start()
+    try:
         fn()
+    finally:
+        with _silenced_stderr():
+            prof.stop()
     return _peak_of_cpu_allocations(prof) / MIB
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """Hide what native code writes to fd 2 (kineto logs every profiler start and stop,
+    and a failed GPU probe on machines without one)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass
@@ -565,27 +633,11 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
     if torch_device.type not in MEMORY_METHODS:
         raise ConfigError(f'unsupported device {device!r}: expected cpu or cuda')
 
-    entries = []
-    for config in configs:
-        log(f'building {config}')
-        model = build_model(load_config(config, cfg_options), torch_device)
-        entries.append(_Entry(config, model, make_forward(model, shape, batch_size, clip_len),
-                              make_forward(model, shape, 1, clip_len)))
+    entries = [_build_entry(config, shape, batch_size, clip_len, cfg_options, torch_device, log)
+               for config in configs]
     with torch.inference_mode():
-        for entry in entries:
-            log(f'warming up {entry.config}')
-            for case in (entry.case, entry.single):
-                time_forward(_forward_fn(case, backbone_only), warmup,
-                             torch_device)
-        for repeat in range(repeats):
-            for entry in entries:
-                log(f'repeat {repeat + 1}/{repeats}: {entry.config}')
-                durations = time_forward(_forward_fn(entry.case, backbone_only),
-                                         iters, torch_device, min_time)
-                entry.throughputs.append(batch_size * len(durations) / sum(durations))
-                entry.latencies += time_forward(
-                    _forward_fn(entry.single, backbone_only), iters,
-                    torch_device)
+        _warm_up(entries, warmup, backbone_only, torch_device, log)
+        _time_interleaved(entries, repeats, iters, min_time, backbone_only, torch_device, log)
         results = [_entry_result(entry, backbone_only, torch_device) for entry in entries]
     reference = results[0]
     for result in results:
@@ -606,6 +658,39 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
                        'median of single batch-1 forwards'),
         memory_method=MEMORY_METHODS[torch_device.type],
     )
+
+
+def _build_entry(config: str, shape: Optional[Tuple[int, int]], batch_size: int, clip_len: int,
+                 cfg_options: Optional[dict], device: torch.device,
+                 log: Callable[[str], None]) -> _Entry:
+    log(f'building {config}')
+    model = build_model(load_config(config, cfg_options), device)
+    return _Entry(config, model, make_forward(model, shape, batch_size, clip_len),
+                  make_forward(model, shape, 1, clip_len))
+
+
+def _warm_up(entries: Sequence[_Entry], warmup: int, backbone_only: bool, device: torch.device,
+             log: Callable[[str], None]) -> None:
+    """Untimed forwards at both batch sizes (first-call allocations, kernel selection)."""
+    for entry in entries:
+        log(f'warming up {entry.config}')
+        for case in (entry.case, entry.single):
+            fn = _forward_fn(case, backbone_only)
+            _first_call(lambda: time_forward(fn, warmup, device), entry.config, case)
+
+
+def _time_interleaved(entries: Sequence[_Entry], repeats: int, iters: int, min_time: float,
+                      backbone_only: bool, device: torch.device,
+                      log: Callable[[str], None]) -> None:
+    """Each repeat times every model in turn: throughput at the batch size, then latency."""
+    for repeat in range(repeats):
+        for entry in entries:
+            log(f'repeat {repeat + 1}/{repeats}: {entry.config}')
+            durations = time_forward(_forward_fn(entry.case, backbone_only), iters, device,
+                                     min_time)
+            entry.throughputs.append(entry.case.batch_size * len(durations) / sum(durations))
+            entry.latencies += time_forward(_forward_fn(entry.single, backbone_only), iters,
+                                            device)
 
 
 def _entry_result(entry: _Entry, backbone_only: bool, device: torch.device) -> Dict[str, Any]:
@@ -647,7 +732,7 @@ def format_benchmark(result: Dict[str, Any]) -> str:
         + (f", {result['clip_len']} frames" if result.get('clip_len') else '')
         + f", {measure}, torch {result['torch']}",
         *table,
-        f"ratio: throughput / first config's; speed-up b=1: first config's latency / latency",
+        "ratio: throughput / first config's; speed-up b=1: first config's latency / latency",
         f"timing: {result['timing_method']}",
         f"memory: {result['memory_method']}; MiB = 2**20 bytes",
     ]

@@ -1,5 +1,6 @@
 """STViT / STViT-R for Swin Transformer: dumbbell units in the sparse stages (paper Sec. 3.4)."""
 import copy
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -33,8 +34,8 @@ class ConvStem(nn.Sequential):
 
     def __init__(self, in_channels: int, dim: int) -> None:
         def conv_bn(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(dict(c=nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
-                                      bn=nn.BatchNorm2d(cout)))
+            return nn.Sequential(OrderedDict(c=nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
+                                             bn=nn.BatchNorm2d(cout)))
         super().__init__(conv_bn(in_channels, dim // 2), nn.Hardswish(), conv_bn(dim // 2, dim),
                          nn.Hardswish())
 
@@ -164,6 +165,10 @@ class STViTSwin(BaseModule):
         neighbourhood: image-token neighbourhood side of generator layer 1.
         neighbourhood_inside: official STViT-R border handling (see
             :func:`neighbourhood_index`); off keeps outputs padding-invariant.
+        layer2_scope, recovery_scope: 'global' (official STViT-R) or 'local'
+            (surrounding windows only: cost linear in the image size, for
+            detection inputs); see :class:`WindowedDumbbellUnit`.
+        window_neighbours: side of the window neighbourhood of local scopes.
         semantic_layers: scopes of the blocks on semantic tokens per unit.
         gen_shortcut, global_centres: generator switches (paper: on; the
             official STViT-R-Swin checkpoints: off).
@@ -190,6 +195,8 @@ class STViTSwin(BaseModule):
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, window_size: int = 7, pool_size: int = 3,
                  neighbourhood: int = 10, neighbourhood_inside: bool = False,
+                 layer2_scope: str = 'global', recovery_scope: str = 'global',
+                 window_neighbours: int = 3,
                  semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  stem: str = 'patch', mlp_ratio: float = 4.0, qkv_bias: bool = True,
@@ -214,7 +221,9 @@ class STViTSwin(BaseModule):
         unit_cfg = dict(pool_size=(pool_size, ) * 2, neighbourhood=(neighbourhood, ) * 2,
                         semantic_layers=tuple(semantic_layers),
                         layer_scale_init=layer_scale_init, gen_shortcut=gen_shortcut,
-                        global_centres=global_centres, neighbourhood_inside=neighbourhood_inside)
+                        global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
+                        layer2_scope=layer2_scope, recovery_scope=recovery_scope,
+                        window_neighbours=window_neighbours)
         last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
         self.patch_embed = PatchEmbed(in_channels, dims[0], stem)
         self.drop_after_pos = nn.Dropout(drop_rate)

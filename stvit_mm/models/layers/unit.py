@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import Block
-from .grouping import adaptive_max_pool_tokens, pad_grid, window_partition
+from .grouping import adaptive_max_pool_tokens, pad_grid, window_partition, window_reverse
 from .recovery import RecoveryBlock
 from .semantic import SemanticTokenGenerator
 from .window import WindowBlock
@@ -80,6 +80,13 @@ class WindowedDumbbellUnit(nn.Module):
             the centres are shared by all windows (one per window position).
         neighbourhood_inside: shift border neighbourhoods inward (official
             STViT-R) instead of masking what lies outside (padding-invariant).
+        layer2_scope: 'global' (official): generator layer 2 attends to all
+            semantic and image tokens, a cost quadratic in the image size;
+            'local': to the semantic tokens of the ``window_neighbours``^nd
+            surrounding windows and the layer-1 neighbourhood of image tokens.
+        recovery_scope: 'global' (official): image tokens attend to all
+            semantic tokens; 'local': to those of the surrounding windows.
+        window_neighbours: side of the window neighbourhood of local scopes.
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
@@ -89,10 +96,19 @@ class WindowedDumbbellUnit(nn.Module):
                  drop_path: Optional[Sequence[float]] = None,
                  layer_scale_init: Optional[float] = 1e-5, gen_shortcut: bool = True,
                  global_centres: bool = True, neighbourhood_inside: bool = False,
-                 norm_layer: Type[nn.Module] = nn.LayerNorm,
+                 layer2_scope: str = 'global', recovery_scope: str = 'global',
+                 window_neighbours: int = 3, norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
         self.neighbourhood_inside = neighbourhood_inside
+        for name, scope in (('layer2_scope', layer2_scope), ('recovery_scope', recovery_scope)):
+            if scope not in SEMANTIC_SCOPES:
+                raise ValueError(f'unit: {name} must be one of {SEMANTIC_SCOPES}, got {scope!r}')
+        if window_neighbours < 1 or window_neighbours % 2 == 0:
+            raise ValueError(f'unit: window_neighbours must be odd and >= 1, got '
+                             f'{window_neighbours}')
+        self.layer2_scope, self.recovery_scope = layer2_scope, recovery_scope
+        self.window_neighbours = window_neighbours
         self.window = tuple(int(w) for w in window)
         self.pool_size = tuple(int(p) for p in pool_size)
         self.neighbourhood = tuple(int(k) for k in neighbourhood)
@@ -130,12 +146,43 @@ class WindowedDumbbellUnit(nn.Module):
         self._index_cache: dict = {}
 
     def _neighbourhood(self, grid: Tuple[int, ...], device: torch.device) -> Tuple[Tensor, Tensor]:
-        key = (grid, device)
+        """Image-token neighbourhood of every window: (nW, K) indices and validity."""
+        key = ('tokens', grid, device)
         if key not in self._index_cache:
             index, valid = neighbourhood_index(grid, self.window, self.neighbourhood,
                                                self.neighbourhood_inside)
             self._index_cache[key] = (index.to(device), valid.to(device))
         return self._index_cache[key]
+
+    def _window_neighbours(self, grid: Tuple[int, ...],
+                           device: torch.device) -> Tuple[Tensor, Tensor]:
+        """Surrounding windows of every window: (nW, M) window indices and validity."""
+        key = ('windows', grid, device)
+        if key not in self._index_cache:
+            windows = tuple(-(-g // w) for g, w in zip(grid, self.window))
+            ones = (1, ) * len(grid)
+            index, valid = neighbourhood_index(windows, ones,
+                                               (self.window_neighbours, ) * len(grid))
+            self._index_cache[key] = (index.to(device), valid.to(device))
+        return self._index_cache[key]
+
+    def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...]):
+        """Per window, the projected semantic tokens of its surrounding windows.
+
+        kv: (B, nW * S, 2C); keep: (B, nW * S) or None.
+        Returns (B * nW, M * S, 2C) and a (B * nW, M * S) validity mask or None.
+        """
+        B, _, D = kv.shape
+        S = self.generator.num_tokens
+        index, valid = self._window_neighbours(grid, kv.device)
+        nW = index.shape[0]
+        gathered = kv.reshape(B, nW, S, D)[:, index.reshape(-1)].reshape(B * nW, -1, D)
+        if keep is None and bool(valid.all()):
+            return gathered, None
+        mask = valid[None, :, :, None].expand(B, -1, -1, S)
+        if keep is not None:
+            mask = mask & keep.reshape(B, nW, S)[:, index]
+        return gathered, mask.reshape(B * nW, -1)
 
     def semantic_grid(self, grid: Sequence[int]) -> Tuple[int, ...]:
         """Spatial layout of the semantic tokens: windows x pool_size per dim."""
@@ -179,13 +226,30 @@ class WindowedDumbbellUnit(nn.Module):
             mask = torch.cat([own, neighbour_keep], -1).reshape(B * num_windows, 1, 1, -1)
         semantic = layer1.forward_projected(pooled, kv, mask=mask).reshape(B, -1, C)
 
-        # Generator layer 2: all semantic tokens attend to [semantic; image tokens].
-        mask = None
-        if token_keep is not None:
-            mask = torch.cat([semantic_keep, token_keep], 1)[:, None, None, :]
+        # Generator layer 2: semantic tokens attend to [semantic; image tokens].
         queries = self.generator.add_centres(semantic)
-        semantic = self.generator.layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
-        return semantic, semantic_keep
+        layer2 = self.generator.layer2
+        if self.layer2_scope == 'global':
+            mask = None
+            if token_keep is not None:
+                mask = torch.cat([semantic_keep, token_keep], 1)[:, None, None, :]
+            semantic = layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
+            return semantic, semantic_keep
+        semantic_kv, semantic_mask = self._gather_semantic(
+            layer2.project_kv(semantic), semantic_keep, grid)
+        image_kv = layer2.project_kv(x)[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
+        mask = None
+        if semantic_mask is not None or token_keep is not None or not bool(valid.all()):
+            image_mask = valid[None].expand(B, -1, -1)
+            if token_keep is not None:
+                image_mask = image_mask & token_keep[:, index]
+            if semantic_mask is None:
+                semantic_mask = image_mask.new_ones(B * num_windows, semantic_kv.shape[1])
+            mask = torch.cat([semantic_mask, image_mask.reshape(B * num_windows, -1)], 1)
+            mask = mask[:, None, None, :]
+        semantic = layer2.forward_projected(queries.reshape(B * num_windows, S, C),
+                                            torch.cat([semantic_kv, image_kv], 1), mask=mask)
+        return semantic.reshape(B, -1, C), semantic_keep
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
@@ -214,7 +278,23 @@ class WindowedDumbbellUnit(nn.Module):
                 semantic = blk(semantic, mask=global_mask)
         if self.recovery is None:
             return None, semantic
-        return self.recovery(x, semantic, mask=global_mask), semantic
+        if self.recovery_scope == 'global':
+            return self.recovery(x, semantic, mask=global_mask), semantic
+        return self.recover_locally(x, grid, semantic, semantic_keep, keep), semantic
+
+    def recover_locally(self, x: Tensor, grid: Tuple[int, ...], semantic: Tensor,
+                        semantic_keep: Optional[Tensor], keep: Optional[Tensor]) -> Tensor:
+        """Image tokens of each window attend to the semantic tokens of the surrounding windows."""
+        B, N, C = x.shape
+        kv, mask = self._gather_semantic(self.recovery.project_kv(semantic),
+                                         semantic_keep if keep is not None else None, grid)
+        padded, _ = pad_grid(x.reshape(B, *grid, C), self.window)
+        queries = window_partition(padded, self.window)  # (B*nW, Nw, C)
+        out = self.recovery.forward_projected(
+            queries, kv, mask=None if mask is None else mask[:, None, None, :])
+        out = window_reverse(out, self.window, padded.shape[1:-1])
+        crop = (slice(None), *(slice(0, g) for g in grid))
+        return out[crop].reshape(B, N, C)
 
 
 def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Sequence[int],
@@ -224,7 +304,6 @@ def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Seque
     Lets a stage without recovery hand its semantic tokens to patch merging
     and the next stage as an ordinary (smaller) feature map.
     """
-    from .grouping import window_reverse
     B, _, C = semantic.shape
     sem_grid = [-(-g // w) * p for g, w, p in zip(grid, window, pool_size)]
     return window_reverse(semantic.reshape(-1, _numel(pool_size), C), pool_size,

@@ -1,0 +1,88 @@
+"""Benchmark tool: JSON structure, measurement helpers and input errors (speed is not asserted)."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import benchmark
+from stvit_mm.analysis import ConfigError, benchmark_configs, peak_memory_mb, time_forward
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STVIT_T = os.path.join(ROOT, 'configs', 'stvit_deit_t_in1k.py')
+DEIT_T = 'mmpretrain::deit/deit-tiny_4xb256_in1k.py'
+
+
+def positive(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_benchmark_json_cli():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'benchmark.py'), STVIT_T, DEIT_T,
+         '--shape', '64', '64', '--batch-size', '2', '--warmup', '1', '--repeats', '2',
+         '--iters', '1', '--threads', '1', '--json'],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # exactly one JSON document on stdout
+    assert report['device'].startswith('cpu') and report['threads'] == 1
+    assert report['batch_size'] == 2 and report['shape'] == [64, 64]
+    assert report['measure'] == 'model' and 'profile_memory' in report['memory_method']
+    assert 'tools/benchmark.py' in report['command']
+    configs = [r['config'] for r in report['results']]
+    assert configs == [STVIT_T, DEIT_T]
+    for result in report['results']:
+        for key in ('images_per_s', 'latency_ms', 'peak_mem_mb', 'ratio', 'params'):
+            assert positive(result[key]), (key, result[key])
+        assert result['unit'] == 'images' and result['input_shape'] == [2, 3, 64, 64]
+        assert len(result['throughput_repeats']) == 2
+    assert report['results'][0]['ratio'] == 1.0
+    assert report['results'][1]['backbone_type'] == 'VisionTransformer'
+
+
+def test_backbone_only_library_call():
+    report = benchmark_configs([STVIT_T], shape=(32, 48), batch_size=1, warmup=0, repeats=1,
+                               iters=1, backbone_only=True)
+    (result, ) = report['results']
+    assert report['measure'] == 'backbone' and result['backbone_type'] == 'STViT'
+    assert result['input_shape'] == [1, 3, 32, 48]
+    assert result['ratio'] == 1.0 and positive(result['throughput'])
+
+
+def test_peak_memory_of_known_forward():
+    """Two Linear layers (256 -> 1024 -> 256), batch 64: the hidden output and the
+    activation's output coexist (2 x 64 x 1024 float32 = 0.5 MiB) at the peak."""
+    mlp = nn.Sequential(nn.Linear(256, 1024), nn.GELU(), nn.Linear(1024, 256))
+    x = torch.randn(64, 256)
+    with torch.inference_mode():
+        peak = peak_memory_mb(lambda: mlp(x))
+    assert peak == pytest.approx(2 * 64 * 1024 * 4 / 2**20, rel=0.05)
+
+
+def test_time_forward_iterations_and_min_time():
+    calls = []
+    assert len(time_forward(lambda: calls.append(1), iters=3)) == 3 == len(calls)
+    durations = time_forward(lambda: sum(range(1000)), iters=1, min_time=0.02)
+    assert sum(durations) >= 0.02 and all(d >= 0 for d in durations)
+
+
+@pytest.mark.parametrize('argv, reason', [
+    (['missing_config.py'], 'config file not found'),
+    ([STVIT_T, '--shape', '-1', '64'], 'bad shape'),
+    ([STVIT_T, '--batch-size', '0'], 'bad batch size'),
+    ([STVIT_T, '--threads', '0'], 'bad --threads'),
+])
+def test_benchmark_bad_input_one_line(capsys, argv, reason):
+    assert benchmark.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('benchmark.py: error:') and reason in err[-1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error without CUDA')
+def test_benchmark_cuda_unavailable():
+    with pytest.raises(ConfigError, match='CUDA is not available'):
+        benchmark_configs([STVIT_T], device='cuda')
