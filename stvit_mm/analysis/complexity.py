@@ -29,7 +29,6 @@ called, so nothing is downloaded; the numbers do not depend on weights.
 """
 import contextlib
 import copy
-import importlib.util
 import math
 import os
 import statistics
@@ -43,6 +42,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import compat  # noqa: F401  (shims before any mm* import)
+from ..utils import config as utils_config
 
 aten = torch.ops.aten
 
@@ -75,22 +75,11 @@ class ConfigError(ValueError):
 
 
 def resolve_config_path(config: str) -> str:
-    """Return the file behind ``config``: a path, or ``pkg::rel`` of an installed codebase.
-
-    ``Config.fromfile`` does not accept ``mmdet::...`` itself; a pip-installed
-    codebase keeps its configs under ``<package dir>/.mim/configs``.
-    """
-    path = config
-    if '::' in config:
-        package, rel = config.split('::', 1)
-        spec = importlib.util.find_spec(package) if package.isidentifier() else None
-        if spec is None or spec.origin is None:
-            raise ConfigError(f'config {config}: package {package!r} is not installed')
-        path = os.path.join(os.path.dirname(spec.origin), '.mim', 'configs', rel)
-    if not os.path.isfile(path):
-        where = f' (looked at {path})' if path != config else ''
-        raise ConfigError(f'config file not found: {config}{where}')
-    return path
+    """The file behind ``config`` (a path or ``pkg::rel``); :class:`ConfigError` if missing."""
+    try:
+        return utils_config.resolve_config_path(config)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(str(err)) from None
 
 
 def load_config(config: Union[str, Any], cfg_options: Optional[dict] = None) -> Any:

@@ -5,9 +5,8 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
 
-# mim-style scope -> importable package that ships the configs under .mim/configs
-_PACKAGES = {'mmdet': 'mmdet', 'mmpretrain': 'mmpretrain', 'mmaction': 'mmaction',
-             'mmaction2': 'mmaction', 'mmseg': 'mmseg', 'mmengine': 'mmengine'}
+# mim-style scopes whose importable package has another name
+_PACKAGES = {'mmaction2': 'mmaction', 'mmsegmentation': 'mmseg'}
 
 
 def resolve_config_path(path: str) -> str:
@@ -18,13 +17,11 @@ def resolve_config_path(path: str) -> str:
     """
     if '::' in path:
         scope, rel = path.split('::', 1)
-        if scope not in _PACKAGES:
-            raise ValueError(f'unknown config scope {scope!r} in {path!r}; '
-                             f'expected one of {sorted(_PACKAGES)}')
-        spec = importlib.util.find_spec(_PACKAGES[scope])
+        package = _PACKAGES.get(scope, scope)
+        spec = importlib.util.find_spec(package) if package.isidentifier() else None
         if spec is None or spec.origin is None:
-            raise FileNotFoundError(f'config {path!r}: package {_PACKAGES[scope]} is not '
-                                    'installed (run `make install`)')
+            raise FileNotFoundError(f'config {path!r}: package {package!r} is not installed '
+                                    '(run `make install`)')
         resolved = os.path.join(os.path.dirname(spec.origin), '.mim', 'configs', rel)
     else:
         resolved = path
