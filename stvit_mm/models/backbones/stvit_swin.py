@@ -17,13 +17,14 @@ from ..layers.grouping import pad_grid
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
 
-_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units'}
+_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size'}
 
 
-def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int]) -> dict:
+def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
+          pool_size: int) -> dict:
     # Stage 3 becomes dumbbell units of 6 layers (official STViT-R-Swin); other stages stay.
     return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=(0, 0, depths[2] // 6, 0))
+                units=(0, 0, depths[2] // 6, 0), pool_size=pool_size)
 
 
 class ConvStem(nn.Sequential):
@@ -161,13 +162,15 @@ class STViTSwin(BaseModule):
             semantic token grid to the next stage (STViT, classification).
         in_channels: image channels.
         window_size: Swin window (7).
-        pool_size: semantic tokens per window side (3 -> 9 per window).
+        pool_size: semantic tokens per window side (3 -> 9 per window);
+            default from ``arch``.
         neighbourhood: image-token neighbourhood side of generator layer 1.
         neighbourhood_inside: official STViT-R border handling (see
             :func:`neighbourhood_index`); off keeps outputs padding-invariant.
-        layer2_scope, recovery_scope: 'global' (official STViT-R) or 'local'
-            (surrounding windows only: cost linear in the image size, for
-            detection inputs); see :class:`WindowedDumbbellUnit`.
+        layer2_scope, recovery_scope: 'local' (surrounding windows only: cost
+            linear in the image size, the default for any input size) or
+            'global' (official STViT-R, fine at 224x224); see
+            :class:`WindowedDumbbellUnit`.
         window_neighbours: side of the window neighbourhood of local scopes.
         semantic_layers: scopes of the blocks on semantic tokens per unit.
         gen_shortcut, global_centres: generator switches (paper: on; the
@@ -183,19 +186,22 @@ class STViTSwin(BaseModule):
             checkpoints in mmdet, mmpretrain, official Swin and official
             STViT-R-Swin layouts are converted on load, with a report.
     """
+    # Swin-S/B: 3 units of 3x3 semantic tokens per window (official STViT-R). Swin-T (not in
+    # the paper) has a single unit; 2x2 tokens per window (about 12 image tokens per semantic
+    # token, DeiT's ratio) bring its backbone to ~0.73x Swin-T's FLOPs at 800x1333.
     arch_zoo: Dict[str, dict] = {
         **dict.fromkeys(['t', 'tiny', 'swin-t', 'swin-tiny'],
-                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24))),
+                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24), pool_size=2)),
         **dict.fromkeys(['s', 'small', 'swin-s', 'swin-small'],
-                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24))),
+                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=3)),
         **dict.fromkeys(['b', 'base', 'swin-b', 'swin-base'],
-                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32))),
+                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=3)),
     }
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
-                 in_channels: int = 3, window_size: int = 7, pool_size: int = 3,
+                 in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
                  neighbourhood: int = 10, neighbourhood_inside: bool = False,
-                 layer2_scope: str = 'global', recovery_scope: str = 'global',
+                 layer2_scope: str = 'local', recovery_scope: str = 'local',
                  window_neighbours: int = 3,
                  semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
@@ -206,6 +212,7 @@ class STViTSwin(BaseModule):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
+        pool_size = arch['pool_size'] if pool_size is None else pool_size
         dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
         if pool_size > window_size:
             raise ValueError(f'STViTSwin: pool_size {pool_size} (semantic grid per window) is '
@@ -265,7 +272,8 @@ class STViTSwin(BaseModule):
         depths = tuple(arch['depths'])
         settings = dict(embed_dims=arch['embed_dims'], depths=depths,
                         num_heads=tuple(arch['num_heads']),
-                        units=tuple(arch.get('units', (0, 0, depths[2] // 6, 0))))
+                        units=tuple(arch.get('units', (0, 0, depths[2] // 6, 0))),
+                        pool_size=arch.get('pool_size', 3))
         if not len(depths) == len(settings['num_heads']) == len(settings['units']):
             raise ValueError('STViTSwin: depths, num_heads and units need one entry per stage')
         return settings

@@ -48,12 +48,17 @@ def _unfold_to_swin_order(value: Tensor) -> Tensor:
 
 
 def to_canonical(state_dict: Dict[str, Tensor],
-                 layout: str) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
-    """Rename any supported layout to official Swin names; drop recomputed buffers."""
+                 layout: str) -> Tuple[Dict[str, Tensor], Dict[str, str], Dict[str, str]]:
+    """Rename any supported layout to official Swin names; drop recomputed buffers.
+
+    Returns:
+        (canonical tensors, {source key: why dropped}, {canonical key: source key}).
+    """
     if layout not in SWIN_LAYOUTS:
         raise ValueError(f'unknown Swin layout {layout!r}; expected one of {SWIN_LAYOUTS}')
-    canonical, dropped = {}, {}
+    canonical, dropped, source_of = {}, {}, {}
     for key, value in state_dict.items():
+        before = set(canonical)
         if key.endswith(_RECOMPUTED):
             dropped[key] = 'buffer recomputed from the window size'
             continue
@@ -76,7 +81,8 @@ def to_canonical(state_dict: Dict[str, Tensor],
                 canonical['norm3.' + key[len('norm.'):]] = value
             else:
                 canonical[key] = value
-    return canonical, dropped
+        source_of.update({new_key: key for new_key in set(canonical) - before})
+    return canonical, dropped, source_of
 
 
 def _block_targets(model) -> Dict[Tuple[int, int], Tuple[str, str]]:
@@ -137,7 +143,7 @@ def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
     Returns:
         (converted tensors, {source key: why it was not loaded}).
     """
-    canonical, dropped = to_canonical(state_dict, layout)
+    canonical, dropped, source_of = to_canonical(state_dict, layout)
     targets = _block_targets(model)
     converted: Dict[str, Tensor] = {}
     blocks: Dict[str, Dict[str, Tensor]] = {}
@@ -146,12 +152,12 @@ def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
         if match:
             where = (int(match.group(1)), int(match.group(2)))
             if where not in targets:
-                dropped[key] = f'no layer {where[1]} in stage {where[0]} of this model'
+                dropped[source_of[key]] = f'no layer {where[1]} in stage {where[0]} of this model'
                 continue
             path, role = targets[where]
             why = _place(match.group(3), value, role, blocks.setdefault(path, {}))
             if why:
-                dropped[key] = why
+                dropped[source_of[key]] = why
         elif re.match(r'^layers\.\d+\.downsample\.', key):
             converted['stages' + key[len('layers'):]] = value
         elif re.match(r'^layers\.\d+\.semantic_token2$', key):
@@ -162,15 +168,15 @@ def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
                 for u in range(len(units)):
                     converted[f'stages.{stage}.units.{u}.generator.centres'] = value
             else:
-                dropped[key] = ('official centres G are tied to 224x224 inputs (one per '
+                dropped[source_of[key]] = ('official centres G are tied to 224x224 inputs (one per '
                                 'semantic token); ours are per window position')
         elif key.startswith(('patch_embed.', 'norm')) and not key.startswith('norm.'):
             if re.match(r'^norm(\d+)\.', key) and int(key[4]) not in model.out_indices:
-                dropped[key] = f'stage {key[4]} is not in out_indices'
+                dropped[source_of[key]] = f'stage {key[4]} is not in out_indices'
             else:
                 converted[key] = value
         else:
-            dropped[key] = 'not part of a Swin backbone (classifier head or unknown)'
+            dropped[source_of[key]] = 'not part of a Swin backbone (classifier head or unknown)'
     for path, params in blocks.items():
         for kind in ('weight', 'bias'):
             halves = params.pop(f'_{kind}', None)

@@ -1,0 +1,171 @@
+"""STViTSwin: any input size, padding invariance, gradients, Swin weights, official sizes."""
+import pytest
+import torch
+from mmdet.models.backbones import SwinTransformer
+
+from stvit_mm.models import STViTSwin
+from stvit_mm.models.layers import fused_attn
+from stvit_mm.models.layers.unit import WindowedDumbbellUnit
+from stvit_mm.models.layers.window import WindowBlock
+
+CHANNELS = (96, 192, 384, 768)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    return STViTSwin('tiny').eval()
+
+
+@pytest.mark.parametrize('hw', [(224, 224), (97, 130), (803, 1217), (32, 32), (800, 1333)])
+def test_any_input_size(tiny, hw):
+    with torch.no_grad():
+        outs = tiny(torch.randn(1, 3, *hw))
+    expected = [(-(-hw[0] // s), -(-hw[1] // s)) for s in (4, 8, 16, 32)]
+    assert [tuple(o.shape[2:]) for o in outs] == expected
+    assert [o.shape[1] for o in outs] == list(CHANNELS)
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+def _make_new_layers_matter(module):
+    """Layer scales start at 1e-5; raise them so the new layers' outputs are visible."""
+    for name, p in module.named_parameters():
+        if name.endswith('gamma'):
+            p.data.fill_(0.5)
+    return module
+
+
+@pytest.mark.parametrize('scopes', [('local', 'local'), ('global', 'global')])
+def test_padding_never_changes_real_tokens(scopes):
+    unit = _make_new_layers_matter(WindowedDumbbellUnit(
+        32, 4, (7, 7), (3, 3), (10, 10), layer2_scope=scopes[0],
+        recovery_scope=scopes[1])).eval()
+    x = torch.randn(2, 10, 13, 32)
+    padded = torch.randn(2, 17, 22, 32) * 10
+    padded[:, :10, :13] = x
+    keep = torch.zeros(1, 17, 22, dtype=torch.bool)
+    keep[:, :10, :13] = True
+    with torch.no_grad():
+        plain, _ = unit(x.reshape(2, -1, 32), (10, 13))
+        with_padding, _ = unit(padded.reshape(2, -1, 32), (17, 22), keep)
+    torch.testing.assert_close(with_padding.reshape(2, 17, 22, 32)[:, :10, :13],
+                               plain.reshape(2, 10, 13, 32), rtol=1e-5, atol=1e-5)
+
+
+def test_window_block_padding_invariance_with_shift():
+    block = WindowBlock(16, 2, (7, 7), (3, 3)).eval()
+    x = torch.randn(1, 9, 11, 16)
+    padded = torch.randn(1, 21, 21, 16)
+    padded[:, :9, :11] = x
+    keep = torch.zeros(1, 21, 21, dtype=torch.bool)
+    keep[:, :9, :11] = True
+    with torch.no_grad():
+        plain = block(x.reshape(1, -1, 16), (9, 11))
+        # shifted windows differ between grids; padding-masked keys must still be ignored
+        block.shift = (0, 0)
+        a = block(x.reshape(1, -1, 16), (9, 11))
+        b = block(padded.reshape(1, -1, 16), (21, 21), keep).reshape(1, 21, 21, 16)
+    torch.testing.assert_close(b[:, :9, :11].reshape(1, -1, 16), a, rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(plain).all()
+
+
+@pytest.mark.parametrize('recovery', [True, False])
+def test_every_parameter_gets_a_gradient(recovery):
+    model = STViTSwin('tiny', recovery=recovery, drop_path_rate=0.1,
+                      out_indices=(0, 1, 2, 3) if recovery else (3, ))
+    # without recovery stage 4 runs on the semantic grid: make it hold more than one token
+    outs = model(torch.randn(2, 3, 64, 96) if recovery else torch.randn(2, 3, 128, 128))
+    sum(o.square().mean() for o in outs).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing, f'parameters without gradient: {missing}'
+
+
+def test_without_recovery_the_semantic_grid_goes_on():
+    model = STViTSwin('small', recovery=False, out_indices=(2, 3)).eval()
+    with torch.no_grad():
+        stage3, stage4 = model(torch.randn(1, 3, 224, 224))
+    assert stage3.shape == (1, 384, 6, 6)  # 2x2 windows x 3x3 semantic tokens
+    assert stage4.shape == (1, 768, 3, 3)
+
+
+def test_fused_and_explicit_attention_agree(tiny):
+    x = torch.randn(1, 3, 120, 150)
+    with torch.no_grad(), fused_attn(True):
+        fused = tiny(x)
+    with torch.no_grad(), fused_attn(False):
+        explicit = tiny(x)
+    for a, b in zip(fused, explicit):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_unsparsified_model_with_mmdet_weights_equals_mmdet_swin():
+    ref = SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
+                          window_size=7, drop_path_rate=0.0)
+    ref.eval()
+    ours = STViTSwin(dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
+                          units=(0, 0, 0, 0)), drop_path_rate=0.0).eval()
+    result = ours.load_state_dict(ref.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        for a, b in zip(ref(x), ours(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_swin_weights_initialise_all_but_the_new_parameters():
+    ref = SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+    model = STViTSwin('tiny')
+    result = model.load_state_dict(ref.state_dict(), strict=False)
+    unit = 'stages.2.units.0.'
+    new = {unit + 'generator.centres'} | {
+        f'{unit}{layer}.ls{i}.gamma' for i in (1, 2)
+        for layer in ('generator.layer1', 'generator.layer2', 'semantic_blocks.0',
+                      'semantic_blocks.1', 'recovery')}
+    assert set(result.missing_keys) == new
+    assert result.unexpected_keys == []
+    sd = ref.state_dict()
+    ours = model.state_dict()
+    C = 384
+    torch.testing.assert_close(ours[unit + 'generator.layer1.attn.q.weight'],
+                               sd['stages.2.blocks.1.attn.w_msa.qkv.weight'][:C])
+    torch.testing.assert_close(ours[unit + 'recovery.mlp.fc2.weight'],
+                               sd['stages.2.blocks.5.ffn.layers.1.weight'])
+    dropped = model.last_load_report['not_loaded']
+    assert dropped['stages.2.blocks.1.attn.w_msa.relative_position_bias_table'] == \
+        'only window blocks have a relative position bias'
+
+
+@pytest.mark.parametrize('arch, params', [('small', 49_625_518), ('base', 87_812_336)])
+def test_official_settings_match_official_parameter_count(arch, params):
+    model = STViTSwin(arch, stem='conv', gen_shortcut=False, global_centres=False,
+                      layer2_scope='global', recovery_scope='global', neighbourhood_inside=True,
+                      out_indices=(3, ))
+    head = model.num_features[-1] * 1000 + 1000  # the official classifier's linear head
+    assert sum(p.numel() for p in model.parameters()) + head == params
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(arch='huge'), "unknown arch 'huge'"),
+    (dict(arch=dict(embed_dims=96, depths=(2, 2, 6, 2))), "misses \\['num_heads'\\]"),
+    (dict(pool_size=8), 'larger than window_size 7'),
+    (dict(out_indices=(4, )), 'out_indices'),
+    (dict(stem='vit'), "unknown stem 'vit'"),
+    (dict(layer2_scope='regional'), 'layer2_scope must be one of'),
+])
+def test_bad_config_gets_one_clear_line(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        STViTSwin(**kwargs)
+
+
+@pytest.mark.parametrize('x, message', [
+    (torch.randn(1, 4, 64, 64), 'expected 3 input channels, got 4'),
+    (torch.randn(3, 64, 64), 'expected images \\(B, C, H, W\\)'),
+    (torch.randn(0, 3, 64, 64), 'empty batch'),
+])
+def test_bad_input_gets_one_clear_line(tiny, x, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(x)
