@@ -133,12 +133,19 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
+    def attend_qkv(self, qkv: Tensor, bias: Optional[Tensor] = None,
+                   mask: Optional[Tensor] = None) -> Tensor:
+        """Projected qkv (B, N, 3C) -> attention output (B, N, C), before ``proj``.
+
+        Lets callers project real tokens only and pad/partition the result.
+        """
+        q, k, v = _split_heads(qkv, self.num_heads * 3).chunk(3, dim=1)
+        return _merge_heads(attention(q, k, v, bias, mask))
+
     def forward(self, x: Tensor, bias: Optional[Tensor] = None,
                 mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, C) -> (B, N, C); ``bias``/``mask`` as in :func:`attention`."""
-        q, k, v = _split_heads(self.qkv(x), self.num_heads * 3).chunk(3, dim=1)
-        out = attention(q, k, v, bias, mask)
-        return self.proj_drop(self.proj(_merge_heads(out)))
+        return self.proj_drop(self.proj(self.attend_qkv(self.qkv(x), bias, mask)))
 
 
 class CrossAttention(nn.Module):
@@ -166,13 +173,16 @@ class CrossAttention(nn.Module):
         """(..., C) -> (..., 2C): keys then values, before any gathering."""
         return self.kv(x)
 
+    def attend_q(self, q: Tensor, kv: Tensor, bias: Optional[Tensor] = None,
+                 mask: Optional[Tensor] = None) -> Tensor:
+        """Projected q (B, Nq, C) and kv (B, Nk, 2C) -> (B, Nq, C), before ``proj``."""
+        k, v = _split_heads(kv, self.num_heads * 2).chunk(2, dim=1)
+        return _merge_heads(attention(_split_heads(q, self.num_heads), k, v, bias, mask))
+
     def attend(self, x_q: Tensor, kv: Tensor, bias: Optional[Tensor] = None,
                mask: Optional[Tensor] = None) -> Tensor:
         """x_q: (B, Nq, C) tokens; kv: (B, Nk, 2C) from :meth:`project_kv`."""
-        q = _split_heads(self.q(x_q), self.num_heads)
-        k, v = _split_heads(kv, self.num_heads * 2).chunk(2, dim=1)
-        out = attention(q, k, v, bias, mask)
-        return self.proj_drop(self.proj(_merge_heads(out)))
+        return self.proj_drop(self.proj(self.attend_q(self.q(x_q), kv, bias, mask)))
 
     def forward(self, x_q: Tensor, x_kv: Tensor, bias: Optional[Tensor] = None,
                 mask: Optional[Tensor] = None) -> Tensor:

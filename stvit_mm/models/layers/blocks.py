@@ -3,7 +3,7 @@
 Parameter names (``norm1, attn, ls1, norm2, mlp, ls2``) follow timm and the
 official STViT-R code, so checkpoint converters stay rename tables.
 """
-from typing import Optional, Type
+from typing import Callable, Optional, Tuple, Type
 
 import torch
 from torch import Tensor, nn
@@ -90,12 +90,21 @@ class CrossBlock(nn.Module):
         return self.attn.project_kv(self.norm1(x_kv))
 
     def forward_projected(self, x_q: Tensor, kv: Tensor, bias: Optional[Tensor] = None,
-                          mask: Optional[Tensor] = None) -> Tensor:
+                          mask: Optional[Tensor] = None,
+                          regroup: Optional[Tuple[Callable, Callable]] = None) -> Tensor:
         """Like :meth:`forward` with keys/values from :meth:`project_kv`.
 
-        x_q: (B, Nq, C); kv: (B, Nk, 2C) -> (B, Nq, C).
+        x_q: (B, Nq, C); kv: (B', Nk, 2C) -> (B, Nq, C). ``regroup`` is an
+        optional pair of functions mapping projected queries (B, Nq, C) to
+        kv's groups (B', n, C) and back, e.g. windows: queries are projected,
+        and the residual and MLP run, on the real tokens only.
         """
-        out = self.drop_path1(self.ls1(self.attn.attend(self.norm1(x_q), kv, bias, mask)))
+        q = self.attn.q(self.norm1(x_q))
+        if regroup is None:
+            out = self.attn.attend_q(q, kv, bias, mask)
+        else:
+            out = regroup[1](self.attn.attend_q(regroup[0](q), kv, bias, mask))
+        out = self.drop_path1(self.ls1(self.attn.proj_drop(self.attn.proj(out))))
         x = x_q + out if self.shortcut else out
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 

@@ -288,13 +288,19 @@ class WindowedDumbbellUnit(nn.Module):
         B, N, C = x.shape
         kv, mask = self._gather_semantic(self.recovery.project_kv(semantic),
                                          semantic_keep if keep is not None else None, grid)
-        padded, _ = pad_grid(x.reshape(B, *grid, C), self.window)
-        queries = window_partition(padded, self.window)  # (B*nW, Nw, C)
-        out = self.recovery.forward_projected(
-            queries, kv, mask=None if mask is None else mask[:, None, None, :])
-        out = window_reverse(out, self.window, padded.shape[1:-1])
+        padded_grid = tuple(-(-g // w) * w for g, w in zip(grid, self.window))
         crop = (slice(None), *(slice(0, g) for g in grid))
-        return out[crop].reshape(B, N, C)
+
+        def to_windows(q: Tensor) -> Tensor:  # (B, N, C) -> (B*nW, Nw, C)
+            return window_partition(pad_grid(q.reshape(B, *grid, C), self.window)[0],
+                                    self.window)
+
+        def from_windows(out: Tensor) -> Tensor:  # (B*nW, Nw, C) -> (B, N, C)
+            return window_reverse(out, self.window, padded_grid)[crop].reshape(B, N, C)
+
+        return self.recovery.forward_projected(
+            x, kv, mask=None if mask is None else mask[:, None, None, :],
+            regroup=(to_windows, from_windows))
 
 
 def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Sequence[int],

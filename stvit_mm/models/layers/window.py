@@ -33,11 +33,11 @@ class WindowAttention(Attention):
         return gather_position_bias(self.relative_position_bias_table,
                                     self.relative_position_index)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor] = None,
-                mask: Optional[Tensor] = None) -> Tensor:
-        """x: (B * windows, N, C); ``bias`` is added to the position bias."""
+    def attend_qkv(self, qkv: Tensor, bias: Optional[Tensor] = None,
+                   mask: Optional[Tensor] = None) -> Tensor:
+        """qkv: (B * windows, N, 3C); ``bias`` is added to the position bias."""
         position = self.position_bias()
-        return super().forward(x, position if bias is None else position + bias, mask)
+        return super().attend_qkv(qkv, position if bias is None else position + bias, mask)
 
 
 def window_keep_mask(grid: Sequence[int], window: Sequence[int], shift: Sequence[int],
@@ -108,20 +108,21 @@ class WindowBlock(nn.Module):
                          keep: Optional[Tensor] = None) -> Tensor:
         """Normalised tokens (B, N, C) on ``grid`` -> attention output (B, N, C)."""
         B, N, C = x.shape
-        x, keep = pad_grid(x.reshape(B, *grid, C), self.window, keep)
-        padded = tuple(x.shape[1:-1])
+        # Project real tokens only, then pad the projections (padding is masked anyway).
+        qkv, keep = pad_grid(self.attn.qkv(x).reshape(B, *grid, 3 * C), self.window, keep)
+        padded = tuple(qkv.shape[1:-1])
         dims = tuple(range(1, len(grid) + 1))
         if any(self.shift):
             negative = tuple(-s for s in self.shift)
-            x = torch.roll(x, negative, dims)
+            qkv = torch.roll(qkv, negative, dims)
             keep = None if keep is None else torch.roll(keep, negative, dims)
         mask = window_keep_mask(padded, self.window, self.shift, keep, B, x.device)
-        out = window_reverse(self.attn(window_partition(x, self.window), mask=mask),
-                             self.window, padded)
+        out = self.attn.attend_qkv(window_partition(qkv, self.window), mask=mask)
+        out = window_reverse(out, self.window, padded)
         if any(self.shift):
             out = torch.roll(out, self.shift, dims)
         crop = (slice(None), *(slice(0, g) for g in grid))
-        return out[crop].reshape(B, N, C)
+        return self.attn.proj_drop(self.attn.proj(out[crop].reshape(B, N, C)))
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tensor:
