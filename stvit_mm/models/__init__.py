@@ -6,5 +6,6 @@ build under any of their default scopes.
 """
 from .. import compat  # noqa: F401
 from .backbones import STViT, STViTSwin
+from .necks import STViTSimplePyramid
 
-__all__ = ['STViT', 'STViTSwin']
+__all__ = ['STViT', 'STViTSimplePyramid', 'STViTSwin']

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ..converters import unwrap_release_file
 from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
@@ -154,10 +155,7 @@ class STViT(BaseModule):
         Runs for every loading path (``init_cfg`` Pretrained, ``load_from``,
         ``load_state_dict``), so all of them accept DeiT weights.
         """
-        wrapped = state_dict.get(prefix + 'model')
-        if isinstance(wrapped, dict):  # official DeiT release files: {'model': state_dict}
-            del state_dict[prefix + 'model']
-            state_dict.update({prefix + k: v for k, v in wrapped.items()})
+        unwrap_release_file(state_dict, prefix)
         own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
         layout = detect_deit_layout({k: None for k in own})
         if layout is not None and not any(k.startswith('generator.') for k in own):

@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters.swin import convert_swin_checkpoint, detect_swin_layout
+from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import pad_grid
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
@@ -280,6 +280,7 @@ class STViTSwin(BaseModule):
 
     def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
         """Load pre-hook: convert mmdet/mmpretrain/official Swin and STViT-R checkpoints."""
+        unwrap_release_file(state_dict, prefix)
         own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
         layout = detect_swin_layout(own)
         if layout is None:

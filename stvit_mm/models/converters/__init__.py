@@ -1,4 +1,19 @@
 """Checkpoint layout converters (pure functions on state dicts)."""
 from .deit import DEIT_LAYOUTS, deit_to_stvit, detect_deit_layout
+from .swin import SWIN_LAYOUTS, convert_swin_checkpoint, detect_swin_layout
 
-__all__ = ['DEIT_LAYOUTS', 'deit_to_stvit', 'detect_deit_layout']
+
+def unwrap_release_file(state_dict: dict, prefix: str) -> None:
+    """Official DeiT / Swin release files wrap the weights as ``{'model': state_dict}``.
+
+    mmengine's loader only unwraps ``'state_dict'``; unwrap ``'model'`` in place
+    so that those files load through ``init_cfg=dict(type='Pretrained')`` too.
+    """
+    wrapped = state_dict.get(prefix + 'model')
+    if isinstance(wrapped, dict):
+        del state_dict[prefix + 'model']
+        state_dict.update({prefix + k: v for k, v in wrapped.items()})
+
+
+__all__ = ['DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_swin_checkpoint', 'deit_to_stvit',
+           'detect_deit_layout', 'detect_swin_layout', 'unwrap_release_file']

@@ -1,0 +1,19 @@
+# STViT-R-Swin-B on ImageNet-1k, as the official STViT-R-Swin-B checkpoint was trained: the
+# STViT-R-Swin-S config (see there) at Swin-B width on the stock mmpretrain Swin-B recipe.
+_base_ = 'mmpretrain::swin_transformer/swin-base_16xb64_in1k.py'
+custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='STViTSwin',
+        arch='base',  # stage-4 channels 1024 = head in_channels of the stock config
+        recovery=True,
+        out_indices=(3, ),
+        drop_path_rate=0.4,  # official STViT-R-Swin-B (stock Swin-B: 0.5)
+        stem='conv',  # official STViT-R switches, as in stvit_r_swin_s_in1k.py
+        gen_shortcut=False,
+        global_centres=False,
+        layer2_scope='global',
+        recovery_scope='global',
+        neighbourhood_inside=True))

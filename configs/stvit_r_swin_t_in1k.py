@@ -1,0 +1,21 @@
+# STViT-R-Swin-T on ImageNet-1k (not in the paper; no official checkpoint): the stock mmpretrain
+# Swin-T recipe with the backbone swapped, built like the official STViT-R-Swin-S/B models (same
+# switches as stvit_r_swin_s_in1k.py) so the three sizes differ only in width, depth and drop
+# path. Stage 3 (6 blocks) is one dumbbell unit of 2x2 semantic tokens per window.
+_base_ = 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py'
+custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='STViTSwin',
+        arch='tiny',  # stage-4 channels 768 = head in_channels of the stock config
+        recovery=True,
+        out_indices=(3, ),
+        drop_path_rate=0.2,  # stock Swin-T
+        stem='conv',  # official STViT-R switches, as in stvit_r_swin_s_in1k.py
+        gen_shortcut=False,
+        global_centres=False,
+        layer2_scope='global',
+        recovery_scope='global',
+        neighbourhood_inside=True))

@@ -1,0 +1,469 @@
+"""STViT-R for Video Swin Transformer: 3-D window dumbbell units in stage 3 (paper Sec. 4.4).
+
+Video Swin (Liu et al. 2022) with its stage-3 blocks regrouped into the dumbbell
+units of STViT-R: each (8, 7, 7) window of image tokens is max-pooled to a small
+3-D grid of semantic tokens, the semantic tokens run the middle layers, and a
+recovery layer restores the image tokens, so the output keeps Video Swin's
+shapes and mmaction's ``I3DHead`` works unchanged.
+
+Checkpoints: mmaction2 ``SwinTransformer3D`` (``layers.{i}.blocks.{j}``) and
+2-D Swin / STViT-R-Swin image checkpoints (official, mmpretrain, mmdet, ours)
+load through a pre-hook; 2-D weights are inflated as Video Swin does.
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..converters.swin import convert_swin_checkpoint, detect_swin_layout
+from ..layers import drop_path_rates, init_transformer_weights
+from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
+from ..layers.window import WindowBlock
+from .stvit_swin import PatchMerging
+
+Size3 = Tuple[int, int, int]
+_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size', 'neighbourhood'}
+OUT_TYPES = ('tuple', 'tensor')
+
+
+def _triple(value: Union[int, Sequence[int]], name: str) -> Size3:
+    values = (value, ) * 3 if isinstance(value, int) else tuple(value)
+    if len(values) != 3 or not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ValueError(f'STViTVideoSwin: {name} must be one positive int or three (T, H, W), '
+                         f'got {value!r}')
+    return values
+
+
+def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
+          pool_size: Size3) -> dict:
+    # Stage 3 becomes dumbbell units of 6 layers, as in STViT-R-Swin; other stages stay.
+    return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
+                units=(0, 0, depths[2] // 6, 0), pool_size=tuple(pool_size),
+                neighbourhood=(8, 10, 10))
+
+
+class PatchEmbed3D(nn.Module):
+    """Clip (B, C, T, H, W) -> tokens (B, N, C) and grid; T/H/W zero-padded to the patch.
+
+    Names (``proj``, ``norm``) follow mmaction2's ``PatchEmbed3D``.
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: Size3) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv3d(in_channels, dim, patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Size3]:
+        pt, ph, pw = self.patch_size
+        T, H, W = x.shape[-3:]
+        x = F.pad(x, (0, (-W) % pw, 0, (-H) % ph, 0, (-T) % pt))  # end of each dim
+        maps = self.proj(x)  # (B, C, T', H', W')
+        return self.norm(maps.flatten(2).transpose(1, 2)), tuple(maps.shape[2:])
+
+
+class VideoWindowBlock(WindowBlock):
+    """A :class:`WindowBlock` that, like Video Swin, never shifts a dim the grid fits in.
+
+    Where the grid is no larger than the window, one window covers the dim and
+    a cyclic shift would only cut it into regions that cannot see each other;
+    Video Swin (and mmaction2) switch the shift off there. Padding a dim to the
+    window and masking it is exactly Video Swin's shrunk window.
+    """
+
+    def forward(self, x: Tensor, grid: Tuple[int, ...],
+                keep: Optional[Tensor] = None) -> Tensor:
+        configured = self.shift
+        effective = tuple(s if g > w else 0 for s, g, w in zip(configured, grid, self.window))
+        if effective == configured:
+            return super().forward(x, grid, keep)
+        self.shift = effective  # WindowBlock reads its shift from self; restored below
+        try:
+            return super().forward(x, grid, keep)
+        finally:
+            self.shift = configured
+
+
+class VideoSwinStage(nn.Module):
+    """Plain (shifted) 3-D window blocks, then dumbbell units; spatial 2x2 merging at the end."""
+
+    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int, window: Size3,
+                 unit_cfg: dict, recover_last: bool, mlp_ratio: float, qkv_bias: bool,
+                 drop: float, drop_path: List[float], out_dim: Optional[int],
+                 with_cp: bool) -> None:
+        super().__init__()
+        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
+        plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
+        if plain < 0:
+            raise ValueError(f'STViTVideoSwin: a stage of depth {depth} cannot hold '
+                             f'{num_units} units of {unit_depth} layers')
+        self.window, self.with_cp = window, with_cp
+        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+        shift = tuple(w // 2 for w in window)
+        rates = iter(drop_path)
+        self.blocks = nn.ModuleList([
+            VideoWindowBlock(window=window, shift=shift if i % 2 else None, drop=drop,
+                             drop_path=next(rates), **common) for i in range(plain)])
+        self.units = nn.ModuleList()
+        for u in range(num_units):
+            recovery = recover_last or u < num_units - 1
+            n = unit_depth - (0 if recovery else 1)
+            self.units.append(WindowedDumbbellUnit(
+                window=window, recovery=recovery, drop=drop,
+                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
+        # Video Swin merges 2x2 spatial neighbours per frame: our 2-D merging, frames in the batch.
+        self.downsample = PatchMerging(dim, out_dim) if out_dim else None
+
+    def _run(self, module: nn.Module, *args):
+        if self.with_cp and self.training and args[0].requires_grad:
+            return cp.checkpoint(module, *args, use_reentrant=False)
+        return module(*args)
+
+    def forward(self, x: Tensor, grid: Size3):
+        """Returns (stage output, its grid, downsampled tokens or None, their grid)."""
+        for blk in self.blocks:
+            x = self._run(blk, x, grid)
+        for unit in self.units:
+            recovered, semantic = self._run(unit, x, grid)
+            if recovered is None:  # STViT without recovery: the semantic grid goes on
+                x = semantic_tokens_to_grid(semantic, grid, unit.window, unit.pool_size)
+                grid = unit.semantic_grid(grid)
+            else:
+                x = recovered
+        if self.downsample is None:
+            return x, grid, None, None
+        B, _, C = x.shape
+        T, H, W = grid
+        frames, (h, w) = self.downsample(x.reshape(B * T, H * W, C), (H, W))
+        return x, grid, frames.reshape(B, T * h * w, -1), (T, h, w)
+
+
+@MODELS.register_module()
+class STViTVideoSwin(BaseModule):
+    """Video Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
+
+    Each unit replaces 6 Video Swin blocks of stage 3: a window block, a
+    2-layer semantic token generator (every ``window_size`` window max-pooled
+    to ``pool_size`` tokens), a local and a global block on the semantic
+    tokens, and a recovery block back to the image tokens.
+
+    Any clip length and frame size work: the clip is padded to whole patches,
+    every window op pads to whole windows and masks the padding out of
+    attention and pooling, and the stage-``i`` output has ``ceil(T / 2)``
+    frames and ``ceil(H / 2**(i + 2))`` rows. A dim that fits in one window is
+    not shifted (Video Swin), so on sizes that are multiples of the windows
+    the unsparsified model computes exactly mmaction2's ``SwinTransformer3D``.
+
+    Args:
+        arch: 'tiny'/'small'/'base' (aliases 't', 'video-swin-t', ...), or a
+            dict with ``embed_dims``, ``depths``, ``num_heads`` and optional
+            ``units`` (units per stage), ``pool_size``, ``neighbourhood``.
+        recovery: restore image tokens in every unit (STViT-R). Without it
+            the last unit of the last sparse stage hands its semantic token
+            grid to the next stage (STViT).
+        in_channels: clip channels.
+        patch_size: (T, H, W) patch of the 3-D patch embedding.
+        window_size: (T, H, W) attention window.
+        pool_size: (T, H, W) semantic tokens per window; default from ``arch``.
+        neighbourhood: (T, H, W) image-token neighbourhood of generator
+            layer 1; default from ``arch``.
+        neighbourhood_inside, layer2_scope, recovery_scope, window_neighbours,
+            semantic_layers, gen_shortcut, global_centres, layer_scale_init:
+            as in :class:`STViTSwin` (local scopes keep the cost linear in
+            the number of tokens).
+        mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Video Swin.
+        out_indices: stages whose (normalised) outputs are returned, NCTHW.
+        out_type: 'tuple' (one tensor per ``out_indices``) or 'tensor' (the
+            single output itself, what mmaction's ``I3DHead`` expects; needs
+            exactly one index).
+        frozen_stages: freeze the patch embedding (0) and stages up to this index.
+        with_cp: gradient checkpointing per block/unit.
+        pretrained: checkpoint path/URL, shorthand for
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+        pretrained2d: with ``pretrained``, what it must hold: True a 2-D
+            image model (inflated), False a 3-D one, None either. Whether to
+            inflate is read off the tensors, so any loading path
+            (``init_cfg``, ``load_from``, ``load_state_dict``) inflates.
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``. After a
+            load of a foreign checkpoint ``last_load_report`` holds which keys
+            were loaded, inflated and not loaded (also logged).
+    """
+    # Swin-T: 1 unit, Swin-S/B: 3 units in stage 3. Each (8, 7, 7) window of 392 image tokens
+    # becomes 2x2x2 = 8 semantic tokens (official STViT-R-Swin keeps 9 of 49 per 2-D window; a
+    # window spans 8 frames; more tokens buy little: the window and recovery blocks dominate a
+    # unit). Video Swin-T backbone at 32x224x224: 62.86 vs 87.76 GMACs (0.716x); with 2x3x3
+    # tokens 0.732x, 4x3x3 0.762x. See tools/get_flops.py.
+    arch_zoo: Dict[str, dict] = {
+        **dict.fromkeys(['t', 'tiny', 'video-swin-t', 'swin-t'],
+                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24), pool_size=(2, 2, 2))),
+        **dict.fromkeys(['s', 'small', 'video-swin-s', 'swin-s'],
+                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=(2, 2, 2))),
+        **dict.fromkeys(['b', 'base', 'video-swin-b', 'swin-b'],
+                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 2, 2))),
+    }
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
+                 in_channels: int = 3, patch_size: Sequence[int] = (2, 4, 4),
+                 window_size: Sequence[int] = (8, 7, 7),
+                 pool_size: Optional[Sequence[int]] = None,
+                 neighbourhood: Optional[Sequence[int]] = None,
+                 neighbourhood_inside: bool = False, layer2_scope: str = 'local',
+                 recovery_scope: str = 'local', window_neighbours: int = 3,
+                 semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
+                 global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.1, out_indices: Sequence[int] = (3, ),
+                 out_type: str = 'tuple', frozen_stages: int = -1, with_cp: bool = False,
+                 pretrained: Optional[str] = None, pretrained2d: Optional[bool] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('STViTVideoSwin: give either pretrained or init_cfg, not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        arch = self._resolve_arch(arch)
+        self.patch_size = _triple(patch_size, 'patch_size')
+        self.window_size = window = _triple(window_size, 'window_size')
+        pool = _triple(arch['pool_size'] if pool_size is None else pool_size, 'pool_size')
+        near = _triple(arch['neighbourhood'] if neighbourhood is None else neighbourhood,
+                       'neighbourhood')
+        if any(p > w for p, w in zip(pool, window)):
+            raise ValueError(f'STViTVideoSwin: semantic grid per window (pool_size) {pool} is '
+                             f'larger than the window {window}; use at most the window')
+        if out_type not in OUT_TYPES:
+            raise ValueError(f'STViTVideoSwin: out_type must be one of {OUT_TYPES}, got '
+                             f'{out_type!r}')
+        dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
+        if not out_indices or any(not 0 <= i < len(dims) for i in out_indices):
+            raise ValueError(f'STViTVideoSwin: out_indices {tuple(out_indices)} must be '
+                             f'non-empty and lie in 0..{len(dims) - 1}')
+        if out_type == 'tensor' and len(out_indices) != 1:
+            raise ValueError(f"STViTVideoSwin: out_type='tensor' needs exactly one out index, "
+                             f'got {tuple(out_indices)}')
+        self.arch_settings, self.recovery = arch, recovery
+        self.pool_size, self.neighbourhood = pool, near
+        self.in_channels, self.out_indices, self.out_type = in_channels, tuple(out_indices), out_type
+        self.frozen_stages, self.pretrained, self.pretrained2d = frozen_stages, pretrained, pretrained2d
+        self.num_features = dims
+        unit_cfg = dict(pool_size=pool, neighbourhood=near,
+                        semantic_layers=tuple(semantic_layers),
+                        layer_scale_init=layer_scale_init, gen_shortcut=gen_shortcut,
+                        global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
+                        layer2_scope=layer2_scope, recovery_scope=recovery_scope,
+                        window_neighbours=window_neighbours)
+        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        self.patch_embed = PatchEmbed3D(in_channels, dims[0], self.patch_size)
+        self.drop_after_pos = nn.Dropout(drop_rate)
+        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
+        self.stages = nn.ModuleList()
+        start = 0
+        for i, (depth, heads, units) in enumerate(
+                zip(arch['depths'], arch['num_heads'], arch['units'])):
+            self.stages.append(VideoSwinStage(
+                dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
+                mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp))
+            start += depth
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+
+        init_transformer_weights(self)
+        self.last_load_report: Optional[dict] = None
+        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'STViTVideoSwin: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'STViTVideoSwin: arch must be a str or dict, got '
+                            f'{type(arch).__name__}')
+        unknown = set(arch) - _ARCH_KEYS
+        if unknown:
+            raise ValueError(f'STViTVideoSwin: unknown arch keys {sorted(unknown)}; allowed '
+                             f'{sorted(_ARCH_KEYS)}')
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'STViTVideoSwin: arch dict misses {sorted(missing)}')
+        depths = tuple(arch['depths'])
+        default_units = tuple(d // 6 if i == 2 else 0 for i, d in enumerate(depths))
+        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
+                        num_heads=tuple(arch['num_heads']),
+                        units=tuple(arch.get('units', default_units)),
+                        pool_size=arch.get('pool_size', (2, 2, 2)),
+                        neighbourhood=arch.get('neighbourhood', (8, 10, 10)))
+        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
+            raise ValueError('STViTVideoSwin: depths, num_heads and units need one entry per '
+                             'stage')
+        return settings
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _inflate(self, key: str, value: Tensor, target: Tensor) -> Optional[Tuple[Tensor, str]]:
+        """A 2-D image tensor -> ``target``'s 3-D shape (Video Swin's inflation), or None.
+
+        Patch embedding: the kernel is repeated over the ``T`` patch frames and
+        divided by ``T``, so a static clip embeds like the image. Relative
+        position bias: a (2h-1)(2w-1) table (bicubic-resized first if its
+        window differs) is repeated for every temporal offset, so a static
+        clip attends like the image. Global centres G of a 2-D unit with the
+        same spatial semantic grid: repeated for every temporal bin.
+        """
+        if key == 'patch_embed.proj.weight' and value.ndim == 4 and target.ndim == 5:
+            if value.shape[:2] != target.shape[:2] or value.shape[2:] != target.shape[3:]:
+                return None
+            frames = target.shape[2]
+            return (value.unsqueeze(2).repeat(1, 1, frames, 1, 1) / frames,
+                    f'2-D kernel repeated over {frames} frames and divided by {frames}')
+        if key.endswith('generator.centres') and value.ndim == 3 and target.ndim == 3:
+            pt, ph, pw = self.pool_size
+            if value.shape[1] != ph * pw or target.shape[1] != pt * ph * pw:
+                return None
+            return (value.repeat(1, pt, 1),
+                    f'{ph}x{pw} centres repeated for {pt} temporal bins')
+        if key.endswith('attn.relative_position_bias_table') and value.ndim == 2:
+            rows, heads = value.shape
+            wt, wh, ww = self.window_size
+            side = round(rows**0.5)
+            if heads != target.shape[1] or side * side != rows or rows == target.shape[0]:
+                return None
+            spatial = (2 * wh - 1, 2 * ww - 1)
+            how = ''
+            if (side, side) != spatial:
+                value = F.interpolate(value.t().reshape(1, heads, side, side), size=spatial,
+                                      mode='bicubic', align_corners=False)
+                value = value.reshape(heads, -1).t()
+                how = f'bicubic-resized {side}x{side} -> {spatial[0]}x{spatial[1]}, '
+            table = value.repeat(2 * wt - 1, 1)
+            if table.shape != target.shape:
+                return None
+            return table, how + f'2-D table repeated for {2 * wt - 1} temporal offsets'
+        return None
+
+    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
+        """Load pre-hook: rename mmaction2/2-D Swin checkpoints, inflate 2-D weights, report.
+
+        A checkpoint in our own 3-D layout passes untouched (strict loading
+        keeps its meaning). Anything else is converted to our names; tensors
+        that still do not fit are dropped with a reason instead of failing.
+        """
+        wrapped = state_dict.get(prefix + 'model')
+        if isinstance(wrapped, dict):  # official Swin release files: {'model': state_dict}
+            del state_dict[prefix + 'model']
+            state_dict.update({prefix + k: v for k, v in wrapped.items()})
+        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
+        if not own:
+            return
+        layout = detect_swin_layout(own)
+        target = self.state_dict()
+        if layout is not None:
+            source = {k: state_dict.pop(full) for k, full in own.items()}
+            converted, dropped = convert_swin_checkpoint(source, layout, self)
+        else:
+            converted, dropped = {k: state_dict[full] for k, full in own.items()}, {}
+        inflated = {}
+        for key, value in list(converted.items()):
+            if key in target and value.shape != target[key].shape:
+                result = self._inflate(key, value, target[key])
+                if result is not None:
+                    converted[key], inflated[key] = result
+        if layout is None and not inflated:
+            return  # our own 3-D checkpoint
+        for key, value in list(converted.items()):
+            if key not in target:
+                dropped[key] = 'no such tensor in this model'
+            elif value.shape != target[key].shape:
+                dropped[key] = (f'shape {tuple(value.shape)} does not fit '
+                                f'{tuple(target[key].shape)}')
+            else:
+                continue
+            del converted[key]
+        for key in own.values():
+            state_dict.pop(key, None)
+        state_dict.update({prefix + k: v for k, v in converted.items()})
+        source_dims = 2 if inflated else 3
+        self.last_load_report = dict(
+            layout=layout or 'stvit', source_dims=source_dims, loaded=sorted(converted),
+            inflated=inflated, not_loaded=dropped,
+            missing=sorted(set(target) - set(converted)))
+        reasons: Dict[str, List[str]] = {}
+        for key, why in sorted(dropped.items()):
+            reasons.setdefault(why, []).append(key)
+        summary = '; '.join(f'{len(keys)} x {why} (e.g. {keys[0]})'
+                            for why, keys in reasons.items()) or 'none'
+        print_log(f'STViTVideoSwin: converted a {source_dims}-D {layout or "stvit"}-layout '
+                  f'checkpoint: {len(converted)} tensors loaded ({len(inflated)} inflated: '
+                  f'{", ".join(sorted(inflated)) or "none"}); missing (kept initialised): '
+                  f'{", ".join(self.last_load_report["missing"]) or "none"}; not loaded: '
+                  f'{summary}', logger='current')
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.pretrained is not None and self.pretrained2d is not None:
+            report = self.last_load_report
+            dims = report['source_dims'] if report else 3
+            if dims != (2 if self.pretrained2d else 3):
+                raise ValueError(f'STViTVideoSwin: pretrained2d={self.pretrained2d} but '
+                                 f'{self.pretrained} holds a {dims}-D model')
+
+    # ------------------------------------------------------------------ training modes
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages >= 0:
+            self.patch_embed.eval()
+            for p in self.patch_embed.parameters():
+                p.requires_grad = False
+        for i in range(min(self.frozen_stages, len(self.stages))):
+            modules = [self.stages[i]]
+            if i in self.out_indices:
+                modules.append(getattr(self, f'norm{i}'))
+            for module in modules:
+                module.eval()
+                for p in module.parameters():
+                    p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'STViTVideoSwin':
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # ------------------------------------------------------------------ forward
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 5:
+            raise ValueError(f'STViTVideoSwin: expected clips (B, C, T, H, W), got a '
+                             f'{x.ndim}-D tensor of shape {tuple(x.shape)}')
+        if x.shape[0] == 0:
+            raise ValueError('STViTVideoSwin: empty batch (B=0)')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'STViTVideoSwin: expected {self.in_channels} input channels, got '
+                             f'{x.shape[1]}; clips are (B, C, T, H, W) (FormatShape NCTHW)')
+        if 0 in x.shape[2:]:
+            raise ValueError(f'STViTVideoSwin: empty clip of shape {tuple(x.shape)}')
+
+    def forward(self, x: Tensor) -> Union[Tuple[Tensor, ...], Tensor]:
+        """Clips (B, C, T, H, W) -> (B, C_i, T_i, H_i, W_i) per ``out_indices``.
+
+        A tuple, or with ``out_type='tensor'`` the single output.
+        """
+        self._check_input(x)
+        tokens, grid = self.patch_embed(x)
+        tokens = self.drop_after_pos(tokens)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            out, out_grid, tokens, grid = stage(tokens, grid)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(out)
+                B, _, C = out.shape
+                outs.append(out.transpose(1, 2).reshape(B, C, *out_grid))
+        return outs[0] if self.out_type == 'tensor' else tuple(outs)

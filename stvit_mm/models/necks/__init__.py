@@ -1,0 +1,3 @@
+from .simple_pyramid import STViTSimplePyramid
+
+__all__ = ['STViTSimplePyramid']
