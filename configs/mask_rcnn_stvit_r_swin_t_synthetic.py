@@ -37,6 +37,7 @@ test_pipeline = [
 # num_workers=0: a few dozen small PNGs load faster in-process than through worker start-up.
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),  # iteration-based training
     dataset=dict(_delete_=True, type='CocoDataset', data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
                  filter_cfg=dict(filter_empty_gt=True, min_size=8), pipeline=train_pipeline))

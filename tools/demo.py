@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """`make demo`: the main job end to end on generated data.
 
-1. generate a 4-class ImageNet-format set (stvit_mm.datasets);
-2. train STViT-DeiT-Tiny on it with tools/train.py (real mmengine Runner);
-3. evaluate the final checkpoint with tools/test.py (top-1 accuracy);
-4. FLOPs (tools/get_flops.py's counter) and CPU throughput (tools/benchmark.py's
-   harness) of STViT-DeiT-S vs DeiT-S at 224x224, measured side by side.
+Detection (the main use):
+ 1. generate a small COCO-format instance set (stvit_mm.datasets.make_coco_instance);
+ 2. train Mask R-CNN STViT-R-Swin-T on it with tools/train.py (real mmengine Runner);
+ 3. evaluate with tools/test.py: COCO bbox / segm mAP (pycocotools);
+ 4. FLOPs and CPU throughput at 800x1333 vs stock Mask R-CNN Swin-T (backbone and whole model).
+Classification:
+ 5. train + evaluate STViT-DeiT-Tiny on a generated ImageNet-format set;
+ 6. FLOPs and CPU throughput of STViT-DeiT-S vs DeiT-S at 224x224.
 """
 import argparse
 import os
@@ -17,83 +20,150 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# Idle OpenMP threads sleep instead of spinning: with more processes than cores (a second
+# job, gloo workers) spinning threads made training several times slower.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-DEMO_CONFIG = 'configs/stvit_deit_t_synthetic.py'
-STOCK, OURS = 'mmpretrain::deit/deit-small_4xb256_in1k.py', 'configs/stvit_deit_s_in1k.py'
+DET_CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
+DET_STOCK, DET_OURS = ('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+                       'configs/mask_rcnn_stvit_r_swin_t.py')
+CLS_CONFIG = 'configs/stvit_deit_t_synthetic.py'
+CLS_STOCK, CLS_OURS = 'mmpretrain::deit/deit-small_4xb256_in1k.py', 'configs/stvit_deit_s_in1k.py'
 
 
 def run(cmd: list, log_path: str) -> str:
-    """Run a tool, stream its progress lines, keep the full log; fail loudly."""
-    print('$ ' + ' '.join(cmd), flush=True)
+    """Run a tool, echo its progress lines, keep the full log; stop the demo if it fails."""
+    print('$ ' + ' '.join(osp.relpath(c, ROOT) if osp.isabs(c) else c for c in cmd), flush=True)
     lines = []
     with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc, open(log_path, 'w') as log:
         for line in proc.stdout:
             log.write(line)
             lines.append(line)
-            if re.search(r'Epoch\((train|val|test)\)|Saving checkpoint', line):
-                print('   ' + line.rstrip()[:160], flush=True)
+            if re.search(r'(Iter|Epoch)\((train|val|test)\)|Saving checkpoint|error', line):
+                print('   ' + line.rstrip()[:170], flush=True)
     if proc.returncode:
         sys.exit(f'demo: {cmd[1]} failed (exit {proc.returncode}); see {log_path}')
     return ''.join(lines)
 
 
+def table(rows: list) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def compare(stock: str, ours: str, names: tuple, shape: tuple, batch_size: int,
+            backbone_rows: bool) -> str:
+    """FLOPs (tools/get_flops.py's counter) and CPU throughput (tools/benchmark.py's harness)."""
+    from stvit_mm.analysis import benchmark_configs, complexity_from_config
+    flops = [complexity_from_config(c, shape) for c in (stock, ours)]
+    log = lambda m: print('      ' + m, flush=True)  # noqa: E731
+    runs = [('whole model', benchmark_configs([stock, ours], shape=shape, batch_size=batch_size,
+                                              warmup=1, repeats=3, iters=1, log=log))]
+    if backbone_rows:
+        runs.insert(0, ('backbone', benchmark_configs([stock, ours], shape=shape,
+                                                      batch_size=batch_size, warmup=1,
+                                                      repeats=3, iters=1, backbone_only=True,
+                                                      log=log)))
+    unit = runs[0][1]['results'][0]['unit']
+    rows = [('model', 'part', 'params (M)', 'GMACs', f'{unit}/s', 'ratio')]
+    for part, bench in runs:
+        key = 'backbone_' if part == 'backbone' else ''
+        for name, f, b in zip(names, flops, bench['results']):
+            rows.append((name, part, f'{f[key + "params"] / 1e6:.2f}',
+                         f'{f[key + "flops"] / 1e9:.2f}', f'{b["throughput"]:.3f}',
+                         f'{b["throughput"] / bench["results"][0]["throughput"]:.2f}x'))
+    lines = [table(rows)]
+    for part in ('backbone', 'whole model') if backbone_rows else ('whole model', ):
+        key = 'backbone_' if part == 'backbone' else ''
+        lines.append(f'{part} FLOPs ratio: {flops[1][key + "flops"] / flops[0][key + "flops"]:.3f}x')
+    lines.append(f'input {shape[0]}x{shape[1]}, batch {batch_size}, CPU, '
+                 f'{__import__("torch").get_num_threads()} threads')
+    return '\n'.join(lines)
+
+
+def detection(args) -> str:
+    from stvit_mm.datasets import make_coco_instance
+    data_root = osp.join(ROOT, 'data/generated/coco_synthetic') + '/'
+    work_dir = osp.join(ROOT, 'work_dirs/demo_mask_rcnn_stvit_r_swin_t')
+    os.makedirs(work_dir, exist_ok=True)
+    print('[1/6] generating the COCO-format demo set in data/generated/coco_synthetic', flush=True)
+    made = make_coco_instance(data_root)
+    print(f'      {made["train"]["images"]} train / {made["val"]["images"]} val images, '
+          f'{made["train"]["annotations"]} / {made["val"]["annotations"]} objects, '
+          f'classes {", ".join(made["classes"])}')
+    opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
+    opts += [f'{s}_evaluator.ann_file={data_root}annotations/instances_val.json'
+             for s in ('val', 'test')]
+    if args.det_iters:
+        opts += [f'train_cfg.max_iters={args.det_iters}', f'train_cfg.val_interval={args.det_iters}',
+                 f'default_hooks.checkpoint.interval={args.det_iters}',
+                 f'param_scheduler.1.T_max={args.det_iters}', f'param_scheduler.1.end={args.det_iters}']
+    print('[2/6] training Mask R-CNN STViT-R-Swin-T from scratch (a few minutes)', flush=True)
+    run([sys.executable, 'tools/train.py', DET_CONFIG, '--work-dir', work_dir,
+         '--cfg-options', *opts], osp.join(work_dir, 'train.log'))
+    checkpoint = open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+    print('[3/6] evaluating the final checkpoint with CocoMetric', flush=True)
+    out = run([sys.executable, 'tools/test.py', DET_CONFIG, checkpoint, '--work-dir', work_dir,
+               '--cfg-options', *opts], osp.join(work_dir, 'test.log'))
+    metrics = dict(re.findall(r'coco/(bbox_mAP|bbox_mAP_50|segm_mAP|segm_mAP_50): ([\d.]+)', out))
+    if 'bbox_mAP' not in metrics:
+        sys.exit('demo: tools/test.py printed no coco/bbox_mAP')
+    print('[4/6] FLOPs and CPU throughput at 800x1333, batch 1: Mask R-CNN Swin-T vs '
+          'STViT-R-Swin-T (a few minutes)', flush=True)
+    comparison = compare(DET_STOCK, DET_OURS, ('Mask R-CNN Swin-T (mmdet)',
+                                               'Mask R-CNN STViT-R-Swin-T'),
+                         (800, 1333), 1, backbone_rows=True)
+    return (f'Mask R-CNN STViT-R-Swin-T on the generated COCO set ({made["val"]["images"]} val '
+            f'images): bbox mAP {metrics["bbox_mAP"]} (AP50 {metrics.get("bbox_mAP_50")}), '
+            f'segm mAP {metrics["segm_mAP"]} (AP50 {metrics.get("segm_mAP_50")})\n'
+            f'checkpoint {osp.relpath(checkpoint, ROOT)}\n{comparison}')
+
+
+def classification(args) -> str:
+    from stvit_mm.datasets import make_imagenet_style
+    data_root = osp.join(ROOT, 'data/generated/imagenet_synthetic')
+    work_dir = osp.join(ROOT, 'work_dirs/demo_stvit_deit_t')
+    os.makedirs(work_dir, exist_ok=True)
+    print('[5/6] STViT-DeiT-Tiny on a generated 4-class ImageNet-format set', flush=True)
+    counts = make_imagenet_style(data_root)
+    opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
+    run([sys.executable, 'tools/train.py', CLS_CONFIG, '--work-dir', work_dir,
+         '--cfg-options', *opts], osp.join(work_dir, 'train.log'))
+    checkpoint = open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+    out = run([sys.executable, 'tools/test.py', CLS_CONFIG, checkpoint, '--work-dir', work_dir,
+               '--cfg-options', *opts], osp.join(work_dir, 'test.log'))
+    top1 = re.search(r'accuracy/top1: ([\d.]+)', out)
+    if top1 is None:
+        sys.exit('demo: tools/test.py printed no accuracy/top1')
+    print(f'[6/6] FLOPs and CPU throughput at 224x224, batch {args.batch_size}: DeiT-S vs '
+          'STViT-DeiT-S', flush=True)
+    comparison = compare(CLS_STOCK, CLS_OURS, ('DeiT-S (mmpretrain)', 'STViT-DeiT-S'),
+                         (224, 224), args.batch_size, backbone_rows=False)
+    return (f'STViT-DeiT-Tiny on the generated set: top-1 {float(top1.group(1)):.2f}% on '
+            f'{counts["val"]} val images (chance 25%)\n{comparison}')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo_stvit_deit_t')
-    parser.add_argument('--data-root', default='data/generated/imagenet_synthetic')
-    parser.add_argument('--batch-size', type=int, default=32, help='benchmark batch size')
+    parser.add_argument('--batch-size', type=int, default=32,
+                        help='classification benchmark batch size')
+    parser.add_argument('--det-iters', type=int, default=None,
+                        help='detection training iterations (default: the config, 100)')
+    parser.add_argument('--skip', choices=['detection', 'classification'], action='append',
+                        default=[], help='leave out a part')
     args = parser.parse_args()
-
     import stvit_mm  # noqa: F401
-    from stvit_mm.analysis import benchmark_configs, complexity_from_config
-    from stvit_mm.datasets import make_imagenet_style
 
     start = time.time()
-    data_root = osp.join(ROOT, args.data_root)
-    work_dir = osp.join(ROOT, args.work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    print(f'[1/4] generating the ImageNet-format demo set in {args.data_root}', flush=True)
-    counts = make_imagenet_style(data_root)
-    print(f'      {counts["train"]} train / {counts["val"]} val images, 4 classes, 64x64')
-
-    data_opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
-    print('[2/4] training STViT-DeiT-Tiny with the mmengine Runner', flush=True)
-    run([sys.executable, 'tools/train.py', DEMO_CONFIG, '--work-dir', work_dir,
-         '--cfg-options', *data_opts], osp.join(work_dir, 'train.log'))
-    checkpoint = osp.join(work_dir, open(osp.join(work_dir, 'last_checkpoint')).read().strip())
-
-    print('[3/4] evaluating the final checkpoint', flush=True)
-    out = run([sys.executable, 'tools/test.py', DEMO_CONFIG, checkpoint, '--work-dir', work_dir,
-               '--cfg-options', *data_opts], osp.join(work_dir, 'test.log'))
-    match = re.search(r'accuracy/top1: ([\d.]+)', out)
-    if match is None:
-        sys.exit('demo: tools/test.py printed no accuracy/top1')
-    top1 = float(match.group(1))
-
-    print(f'[4/4] FLOPs and CPU throughput at 224x224, batch {args.batch_size}: '
-          'DeiT-S vs STViT-DeiT-S (a minute or two)', flush=True)
-    flops = [complexity_from_config(c, (224, 224)) for c in (STOCK, OURS)]
-    bench = benchmark_configs([STOCK, OURS], shape=(224, 224), batch_size=args.batch_size,
-                              warmup=1, repeats=3, iters=2,
-                              log=lambda m: print('      ' + m, flush=True))
-
+    reports = []
+    if 'detection' not in args.skip:
+        reports.append(detection(args))
+    if 'classification' not in args.skip:
+        reports.append(classification(args))
     print('\n=== stvit-mm demo ===')
-    print(f'STViT-DeiT-Tiny on the generated set: top-1 {top1:.2f}% on {counts["val"]} '
-          f'val images (chance 25%), checkpoint {osp.relpath(checkpoint, ROOT)}')
-    rows = [('model', 'params (M)', 'GMACs', 'img/s', 'latency b1 (ms)')]
-    for name, f, b in zip(('DeiT-S (mmpretrain)', 'STViT-DeiT-S (ours)'), flops,
-                          bench['results']):
-        rows.append((name, f'{f["params"] / 1e6:.2f}', f'{f["flops"] / 1e9:.3f}',
-                     f'{b["images_per_s"]:.2f}', f'{b["latency_ms"]:.1f}'))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print('  '.join(cell.ljust(w) for cell, w in zip(row, widths)))
-    print(f'FLOPs ratio {flops[1]["flops"] / flops[0]["flops"]:.3f}x, throughput ratio '
-          f'{bench["results"][1]["images_per_s"] / bench["results"][0]["images_per_s"]:.2f}x '
-          f'({bench.get("device", "cpu")}, batch {args.batch_size}, torch threads '
-          f'{__import__("torch").get_num_threads()})')
-    print(f'demo finished in {time.time() - start:.0f} s')
+    print('\n\n'.join(reports))
+    print(f'\ndemo finished in {time.time() - start:.0f} s')
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # One BLAS thread per process unless told otherwise: N processes on N cores.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec python -m torch.distributed.run \
+exec "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" --master_port="$PORT" \
     "$HERE/train.py" "$CONFIG" --launcher pytorch "$@"

@@ -12,6 +12,9 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# Idle OpenMP threads sleep instead of spinning: with more processes than cores (a second
+# job, gloo workers) spinning threads made training several times slower.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
