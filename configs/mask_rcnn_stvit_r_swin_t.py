@@ -12,6 +12,6 @@ model = dict(
         drop_path_rate=0.2,  # stock values from here on
         out_indices=(0, 1, 2, 3),  # four maps for the stock FPN (len(neck.in_channels) == 4)
         with_cp=False,
-        # Microsoft Swin-T ImageNet-1k weights (the stock `pretrained`), converted on load;
-        # the new STViT-R modules (generator, semantic blocks, recovery) start from code init.
+        # Microsoft Swin-T ImageNet-1k weights (the stock `pretrained`), converted on load: each
+        # Swin block initialises the unit layer at its depth; layer scales and centres are new.
         init_cfg=dict(type='Pretrained', checkpoint={{_base_.pretrained}})))
