@@ -57,7 +57,7 @@ max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_begin=1, val_interval=1)
 # fp32 (AmpOptimWrapper needs CUDA); no 0.1x backbone lr: nothing here is pretrained.
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(lr=1e-3),
+    type='OptimWrapper', optimizer=dict(lr=1e-4),  # from scratch, batch 8: 1e-3 did not learn
     paramwise_cfg=dict(backbone=dict(lr_mult=1.0)))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,

@@ -1,7 +1,11 @@
 import os
 import sys
 
-import pytest
+# Idle OpenMP threads sleep instead of spinning (set before torch loads): tests start
+# subprocesses and share 2 cores, where spinning threads slowed the suite several times.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+import pytest  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)

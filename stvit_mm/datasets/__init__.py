@@ -1,6 +1,7 @@
 """Deterministic generators of small datasets in the formats OpenMMLab reads."""
 from .synthetic_coco import SYNTHETIC_COCO_CLASSES, make_coco_instance
 from .synthetic_imagenet import SYNTHETIC_CLASSES, make_imagenet_style
+from .synthetic_kinetics import MOTION_CLASSES, make_kinetics_rawframes
 
-__all__ = ['SYNTHETIC_CLASSES', 'SYNTHETIC_COCO_CLASSES', 'make_coco_instance',
-           'make_imagenet_style']
+__all__ = ['MOTION_CLASSES', 'SYNTHETIC_CLASSES', 'SYNTHETIC_COCO_CLASSES', 'make_coco_instance',
+           'make_imagenet_style', 'make_kinetics_rawframes']

@@ -5,7 +5,7 @@ Child registries (mmdet, mmpretrain, mmaction) fall back to the root, so
 build under any of their default scopes.
 """
 from .. import compat  # noqa: F401
-from .backbones import STViT, STViTSwin
+from .backbones import STViT, STViTSwin, STViTVideoSwin
 from .necks import STViTSimplePyramid
 
-__all__ = ['STViT', 'STViTSimplePyramid', 'STViTSwin']
+__all__ = ['STViT', 'STViTSimplePyramid', 'STViTSwin', 'STViTVideoSwin']

@@ -21,7 +21,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters.swin import convert_swin_checkpoint, detect_swin_layout
+from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
@@ -69,25 +69,87 @@ class PatchEmbed3D(nn.Module):
 
 
 class VideoWindowBlock(WindowBlock):
-    """A :class:`WindowBlock` that, like Video Swin, never shifts a dim the grid fits in.
+    """A :class:`WindowBlock` whose window shrinks to the grid where the grid is smaller.
 
-    Where the grid is no larger than the window, one window covers the dim and
-    a cyclic shift would only cut it into regions that cannot see each other;
-    Video Swin (and mmaction2) switch the shift off there. Padding a dim to the
-    window and masking it is exactly Video Swin's shrunk window.
+    Video Swin's rule (mmaction2 ``get_window_size``): in a dim where the grid
+    is no larger than the window, one window covers it, so it is not shifted
+    (a shift would only cut the window into regions that cannot see each
+    other) and not padded. The result equals padding the dim to the window and
+    masking the padding, without computing attention on the padding (5x fewer
+    attention MACs on 8x64x64 clips). The relative position bias of the
+    smaller window is the matching sub-block of the full window's.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sub_index: Dict[tuple, Tensor] = {}
+
+    def _window_index(self, window: Tuple[int, ...]) -> Tensor:
+        """Relative position index of a ``window`` inside the full window (cached)."""
+        full = self.attn.relative_position_index
+        key = (window, full.device)
+        if key not in self._sub_index:
+            coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window],
+                                                indexing='ij')).flatten(1)
+            rows = torch.zeros(coords.shape[1], dtype=torch.long)
+            for axis, size in enumerate(self.window):  # raster index in the full window
+                rows = rows * size + coords[axis]
+            rows = rows.to(full.device)
+            self._sub_index[key] = full[rows][:, rows]
+        return self._sub_index[key]
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tensor:
-        configured = self.shift
-        effective = tuple(s if g > w else 0 for s, g, w in zip(configured, grid, self.window))
-        if effective == configured:
+        window, shift = self.window, self.shift
+        fitted = tuple(min(g, w) for g, w in zip(grid, window))
+        fitted_shift = tuple(s if g > w else 0 for s, g, w in zip(shift, grid, window))
+        if fitted == window and fitted_shift == shift:
             return super().forward(x, grid, keep)
-        self.shift = effective  # WindowBlock reads its shift from self; restored below
+        full_index = self.attn.relative_position_index
+        # WindowBlock reads window, shift and index from its attributes: set, run, restore.
+        self.window, self.shift = fitted, fitted_shift
+        self.attn.relative_position_index = self._window_index(fitted)
         try:
             return super().forward(x, grid, keep)
         finally:
-            self.shift = configured
+            self.window, self.shift = window, shift
+            self.attn.relative_position_index = full_index
+
+
+class VideoDumbbellUnit(WindowedDumbbellUnit):
+    """A :class:`WindowedDumbbellUnit` under Video Swin's window rule.
+
+    Where the grid is smaller than the window (short clips, small frames), the
+    window shrinks to the grid for everything in the unit: the window block
+    (see :class:`VideoWindowBlock`), the pooling bins and the neighbourhoods.
+    Semantic tokens then always summarise real tokens: a 4-frame grid is
+    pooled to 2 bins of 2 frames instead of one real and one padding bin.
+    """
+
+    def __init__(self, *, dim: int, num_heads: int, window: Size3, mlp_ratio: float,
+                 qkv_bias: bool, drop: float, **kwargs) -> None:
+        super().__init__(dim=dim, num_heads=num_heads, window=window, mlp_ratio=mlp_ratio,
+                         qkv_bias=qkv_bias, drop=drop, **kwargs)
+        self.window_block = VideoWindowBlock(  # same parameter names as the WindowBlock
+            dim, num_heads, window, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
+            drop_path=self.window_block.drop_path1.p,
+            **{k: kwargs[k] for k in ('norm_layer', 'act_layer') if k in kwargs})
+
+    def fitted_window(self, grid: Sequence[int]) -> Size3:
+        return tuple(min(g, w) for g, w in zip(grid, self.window))
+
+    def semantic_grid(self, grid: Sequence[int]) -> Size3:
+        return tuple(-(-g // w) * p
+                     for g, w, p in zip(grid, self.fitted_window(grid), self.pool_size))
+
+    def forward(self, x: Tensor, grid: Tuple[int, ...],
+                keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
+        window = self.window
+        self.window = self.fitted_window(grid)  # the unit reads its window from self
+        try:
+            return super().forward(x, grid, keep)
+        finally:
+            self.window = window
 
 
 class VideoSwinStage(nn.Module):
@@ -114,7 +176,7 @@ class VideoSwinStage(nn.Module):
         for u in range(num_units):
             recovery = recover_last or u < num_units - 1
             n = unit_depth - (0 if recovery else 1)
-            self.units.append(WindowedDumbbellUnit(
+            self.units.append(VideoDumbbellUnit(
                 window=window, recovery=recovery, drop=drop,
                 drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
         # Video Swin merges 2x2 spatial neighbours per frame: our 2-D merging, frames in the batch.
@@ -132,7 +194,8 @@ class VideoSwinStage(nn.Module):
         for unit in self.units:
             recovered, semantic = self._run(unit, x, grid)
             if recovered is None:  # STViT without recovery: the semantic grid goes on
-                x = semantic_tokens_to_grid(semantic, grid, unit.window, unit.pool_size)
+                x = semantic_tokens_to_grid(semantic, grid, unit.fitted_window(grid),
+                                            unit.pool_size)
                 grid = unit.semantic_grid(grid)
             else:
                 x = recovered
@@ -192,20 +255,22 @@ class STViTVideoSwin(BaseModule):
             (``init_cfg``, ``load_from``, ``load_state_dict``) inflates.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``. After a
             load of a foreign checkpoint ``last_load_report`` holds which keys
-            were loaded, inflated and not loaded (also logged).
+            were loaded, inflated and not loaded, and which model tensors were
+            missing (also logged); after a load of our own 3-D layout it is None.
     """
-    # Swin-T: 1 unit, Swin-S/B: 3 units in stage 3. Each (8, 7, 7) window of 392 image tokens
-    # becomes 2x2x2 = 8 semantic tokens (official STViT-R-Swin keeps 9 of 49 per 2-D window; a
-    # window spans 8 frames; more tokens buy little: the window and recovery blocks dominate a
-    # unit). Video Swin-T backbone at 32x224x224: 62.86 vs 87.76 GMACs (0.716x); with 2x3x3
-    # tokens 0.732x, 4x3x3 0.762x. See tools/get_flops.py.
+    # Semantic tokens per (8, 7, 7) window of 392 image tokens: 2 temporal bins (a window spans
+    # 16 frames of a slowly changing clip) times the spatial grid of the 2-D STViTSwin plans,
+    # 2x2 for Swin-T (1 unit) and the official 3x3 for Swin-S/B (3 units). Backbone GMACs at
+    # 32x224x224 (tools/get_flops.py): T 62.86 vs Video Swin-T 87.76 (0.716x; 2x3x3 tokens would
+    # give 0.732x, 4x3x3 0.762x: the window and recovery blocks dominate a unit's cost),
+    # S 95.15 vs 165.68 (0.574x; 2x2x2 0.549x, 4x3x3 0.622x).
     arch_zoo: Dict[str, dict] = {
         **dict.fromkeys(['t', 'tiny', 'video-swin-t', 'swin-t'],
                         _arch(96, (2, 2, 6, 2), (3, 6, 12, 24), pool_size=(2, 2, 2))),
         **dict.fromkeys(['s', 'small', 'video-swin-s', 'swin-s'],
-                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=(2, 2, 2))),
+                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=(2, 3, 3))),
         **dict.fromkeys(['b', 'base', 'video-swin-b', 'swin-b'],
-                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 2, 2))),
+                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 3, 3))),
     }
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
@@ -248,8 +313,9 @@ class STViTVideoSwin(BaseModule):
                              f'got {tuple(out_indices)}')
         self.arch_settings, self.recovery = arch, recovery
         self.pool_size, self.neighbourhood = pool, near
-        self.in_channels, self.out_indices, self.out_type = in_channels, tuple(out_indices), out_type
-        self.frozen_stages, self.pretrained, self.pretrained2d = frozen_stages, pretrained, pretrained2d
+        self.in_channels, self.out_indices = in_channels, tuple(out_indices)
+        self.out_type, self.frozen_stages = out_type, frozen_stages
+        self.pretrained, self.pretrained2d = pretrained, pretrained2d
         self.num_features = dims
         unit_cfg = dict(pool_size=pool, neighbourhood=near,
                         semantic_layers=tuple(semantic_layers),
@@ -357,10 +423,8 @@ class STViTVideoSwin(BaseModule):
         keeps its meaning). Anything else is converted to our names; tensors
         that still do not fit are dropped with a reason instead of failing.
         """
-        wrapped = state_dict.get(prefix + 'model')
-        if isinstance(wrapped, dict):  # official Swin release files: {'model': state_dict}
-            del state_dict[prefix + 'model']
-            state_dict.update({prefix + k: v for k, v in wrapped.items()})
+        self.last_load_report = None
+        unwrap_release_file(state_dict, prefix)
         own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
         if not own:
             return
