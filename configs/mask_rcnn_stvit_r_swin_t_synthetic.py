@@ -52,7 +52,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 # Short iteration-based schedule: warm-up, then cosine (AdamW and its paramwise settings stay).
-max_iters = 120
+max_iters = 100
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 param_scheduler = [
@@ -60,7 +60,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-6, by_epoch=False, begin=0,
          end=max_iters),
 ]
-optim_wrapper = dict(optimizer=dict(lr=4e-4))
+optim_wrapper = dict(optimizer=dict(lr=2e-4))
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(by_epoch=False, interval=max_iters),
                      visualization=dict(draw=False))
