@@ -48,7 +48,7 @@ def enable_visualization(cfg, show_dir: str) -> None:
 
 
 def build_cfg(args: argparse.Namespace):
-    from stvit_mm.utils.config import load_config, missing_data_paths
+    from stvit_mm.utils.config import check_data_paths, load_config
 
     cfg = load_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):
@@ -67,30 +67,21 @@ def build_cfg(args: argparse.Namespace):
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
         evaluators.append(dict(type='DumpResults', out_file_path=args.out))
         cfg.test_evaluator = evaluators
-    missing = missing_data_paths(cfg, ('test', ))
-    if missing:
-        raise SystemExit(f'error: dataset path does not exist ({"; ".join(missing)}); set '
-                         'it with --cfg-options or in the config')
+    check_data_paths(cfg, ('test', ))
     return cfg
 
 
 def main(argv=None) -> dict:
-    import torch.distributed as dist
     from mmengine.runner import Runner
-    from stvit_mm.utils.dist import prepare_launcher
+    from stvit_mm.utils.dist import launched
 
     args = parse_args(argv)
     try:
         cfg = build_cfg(args)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
-    own_group = prepare_launcher(cfg, args.launcher)
-    try:
-        runner = Runner.from_cfg(cfg)
-        return runner.test()
-    finally:
-        if own_group and dist.is_initialized():
-            dist.destroy_process_group()
+    with launched(cfg, args.launcher):
+        return Runner.from_cfg(cfg).test()
 
 
 if __name__ == '__main__':

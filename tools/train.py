@@ -43,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace):
     import torch
-    from stvit_mm.utils.config import load_config, missing_data_paths
+    from stvit_mm.utils.config import check_data_paths, load_config
 
     cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:
@@ -67,30 +67,21 @@ def build_cfg(args: argparse.Namespace):
         if not osp.isfile(args.resume):
             raise SystemExit(f'error: --resume checkpoint not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
-    missing = missing_data_paths(cfg, ('train', 'val'))
-    if missing:
-        raise SystemExit(f'error: dataset path does not exist ({"; ".join(missing)}); set '
-                         'it with --cfg-options or in the config')
+    check_data_paths(cfg, ('train', 'val'))
     return cfg
 
 
 def main(argv=None) -> None:
-    import torch.distributed as dist
     from mmengine.runner import Runner
-    from stvit_mm.utils.dist import prepare_launcher
+    from stvit_mm.utils.dist import launched
 
     args = parse_args(argv)
     try:
         cfg = build_cfg(args)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
-    own_group = prepare_launcher(cfg, args.launcher)
-    try:
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-    finally:
-        if own_group and dist.is_initialized():
-            dist.destroy_process_group()
+    with launched(cfg, args.launcher):
+        Runner.from_cfg(cfg).train()
 
 
 if __name__ == '__main__':

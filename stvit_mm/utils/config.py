@@ -53,3 +53,11 @@ def missing_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val', 'te
         if root and not os.path.exists(root):
             missing.append(f'{split}: data_root {root}')
     return missing
+
+
+def check_data_paths(cfg: Config, splits: Sequence[str]) -> None:
+    """Raise FileNotFoundError naming every missing dataset path of these splits."""
+    missing = missing_data_paths(cfg, splits)
+    if missing:
+        raise FileNotFoundError(f'dataset path does not exist ({"; ".join(missing)}); set it '
+                                'with --cfg-options or in the config')

@@ -1,5 +1,7 @@
 """Distributed launch on machines without GPUs (gloo on CPU processes)."""
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -34,3 +36,14 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
         dist.init_process_group(backend='gloo')
         return True
     return False
+
+
+@contextmanager
+def launched(cfg: Config, launcher: str) -> Iterator[None]:
+    """Run the body under ``launcher`` (see :func:`prepare_launcher`); clean up after."""
+    own_group = prepare_launcher(cfg, launcher)
+    try:
+        yield
+    finally:
+        if own_group and dist.is_initialized():
+            dist.destroy_process_group()
