@@ -139,6 +139,23 @@ class SwinStage(nn.Module):
         return x, grid, down, down_grid
 
 
+def freeze_stages(backbone: nn.Module) -> None:
+    """Freeze ``patch_embed`` (frozen_stages >= 0) and stages ``< frozen_stages`` with their norms.
+
+    Shared by the Swin-family backbones (``patch_embed``, ``stages``, ``norm{i}``,
+    ``out_indices``, ``frozen_stages``), as mmdet's Swin freezes.
+    """
+    frozen = [backbone.patch_embed] if backbone.frozen_stages >= 0 else []
+    for i in range(min(backbone.frozen_stages, len(backbone.stages))):
+        frozen.append(backbone.stages[i])
+        if i in backbone.out_indices:
+            frozen.append(getattr(backbone, f'norm{i}'))
+    for module in frozen:
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad = False
+
+
 @MODELS.register_module()
 class STViTSwin(BaseModule):
     """Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
@@ -294,20 +311,7 @@ class STViTSwin(BaseModule):
                   f'-> {len(converted)}). Not loaded: {summary}', logger='current')
 
     def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            self.patch_embed.eval()
-            for p in self.patch_embed.parameters():
-                p.requires_grad = False
-        for i in range(min(self.frozen_stages, len(self.stages))):
-            stage = self.stages[i]
-            stage.eval()
-            for p in stage.parameters():
-                p.requires_grad = False
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                norm.eval()
-                for p in norm.parameters():
-                    p.requires_grad = False
+        freeze_stages(self)
 
     def train(self, mode: bool = True) -> 'STViTSwin':
         super().train(mode)

@@ -25,7 +25,7 @@ from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_rel
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
-from .stvit_swin import PatchMerging
+from .stvit_swin import PatchMerging, freeze_stages
 
 Size3 = Tuple[int, int, int]
 _ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size', 'neighbourhood'}
@@ -483,18 +483,7 @@ class STViTVideoSwin(BaseModule):
     # ------------------------------------------------------------------ training modes
 
     def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            self.patch_embed.eval()
-            for p in self.patch_embed.parameters():
-                p.requires_grad = False
-        for i in range(min(self.frozen_stages, len(self.stages))):
-            modules = [self.stages[i]]
-            if i in self.out_indices:
-                modules.append(getattr(self, f'norm{i}'))
-            for module in modules:
-                module.eval()
-                for p in module.parameters():
-                    p.requires_grad = False
+        freeze_stages(self)
 
     def train(self, mode: bool = True) -> 'STViTVideoSwin':
         super().train(mode)
