@@ -138,6 +138,18 @@ def test_detection_config_builds_and_runs(name):
     _check_detector(model)
 
 
+@pytest.mark.parametrize('name', ['mask_rcnn_stvit_r_swin_t.py',
+                                  'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'])
+def test_detector_features_are_contiguous_nchw(name):
+    """mmcv's CPU RoIAlign reads channels-last strided maps as NCHW (scrambled RoI features,
+    Mask R-CNN trained to ~0 mAP): every map handed to the neck and heads must be contiguous."""
+    model = _build(_load(os.path.join(ROOT, 'configs', name)))
+    with torch.no_grad():
+        maps = model.backbone(torch.randn(2, *IMAGE))
+        pyramid = model.neck(maps)
+    assert all(m.is_contiguous() for m in maps + pyramid)
+
+
 @pytest.mark.parametrize('name', sorted(CLASSIFICATION_CONFIGS))
 def test_classification_config_builds_and_runs(name):
     cfg = _load(os.path.join(ROOT, 'configs', name))

@@ -13,6 +13,8 @@ from ..converters import unwrap_release_file
 from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
+from ..layers.grouping import tokens_to_map
+from .input_checks import check_input, register_checkpoint_check
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
@@ -122,6 +124,7 @@ class STViT(BaseModule):
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint,
                                                 with_module=False)
+        register_checkpoint_check(self)
 
     @classmethod
     def _resolve_arch(cls, arch: Union[str, dict], recovery: bool) -> dict:
@@ -178,19 +181,7 @@ class STViT(BaseModule):
             state_dict[key] = resize_grid_embed(stored, (side, side), self.pos_grid)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(f'STViT: expected images (B, C, H, W), got a {x.ndim}-D tensor '
-                             f'of shape {tuple(x.shape)}')
-        B, C, H, W = x.shape
-        if B == 0:
-            raise ValueError('STViT: empty batch (B=0)')
-        if C != self.in_channels:
-            raise ValueError(f'STViT: expected {self.in_channels} input channels, got {C}; '
-                             'set in_channels in the backbone config')
-        if H % self.patch_size or W % self.patch_size:
-            raise ValueError(f'STViT: input {H}x{W} is not a multiple of patch_size '
-                             f'{self.patch_size}; pad or resize (e.g. size_divisor in the '
-                             'data preprocessor)')
+        check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """Images (B, C, H, W) -> tokens (B, N, C) with position embedding, grid (h, w)."""
@@ -211,5 +202,4 @@ class STViT(BaseModule):
         if self.out_type == 'avg':
             return (self.norm(semantic).mean(dim=1), )
         tokens = self.norm(self.recovery(tokens, semantic))
-        B, _, C = tokens.shape
-        return (tokens.transpose(1, 2).reshape(B, C, *grid), )
+        return (tokens_to_map(tokens, grid), )

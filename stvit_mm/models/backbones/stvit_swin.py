@@ -13,9 +13,10 @@ from torch import Tensor, nn
 
 from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
-from ..layers.grouping import pad_grid
+from ..layers.grouping import pad_grid, tokens_to_map
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
+from .input_checks import check_input, register_checkpoint_check
 
 _ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size'}
 
@@ -268,6 +269,7 @@ class STViTSwin(BaseModule):
         init_transformer_weights(self)
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
+        register_checkpoint_check(self)
         self._freeze_stages()
 
     @classmethod
@@ -323,14 +325,7 @@ class STViTSwin(BaseModule):
         return self
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(f'STViTSwin: expected images (B, C, H, W), got a {x.ndim}-D '
-                             f'tensor of shape {tuple(x.shape)}')
-        if x.shape[0] == 0:
-            raise ValueError('STViTSwin: empty batch (B=0)')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'STViTSwin: expected {self.in_channels} input channels, got '
-                             f'{x.shape[1]}; set in_channels in the backbone config')
+        check_input(x, 'STViTSwin', self.in_channels, 'NCHW')
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Images (B, C, H, W) -> tuple of (B, C_i, H_i, W_i), one per ``out_indices``."""
@@ -342,6 +337,5 @@ class STViTSwin(BaseModule):
             out, out_grid, tokens, grid = stage(tokens, grid)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(out)
-                B, _, C = out.shape
-                outs.append(out.transpose(1, 2).reshape(B, C, *out_grid))
+                outs.append(tokens_to_map(out, out_grid))
         return tuple(outs)

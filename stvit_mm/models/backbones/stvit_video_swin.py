@@ -23,8 +23,10 @@ from torch import Tensor, nn
 
 from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
+from ..layers.grouping import tokens_to_map
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
+from .input_checks import check_input, register_checkpoint_check
 from .stvit_swin import PatchMerging, freeze_stages
 
 Size3 = Tuple[int, int, int]
@@ -342,6 +344,7 @@ class STViTVideoSwin(BaseModule):
         init_transformer_weights(self)
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
+        register_checkpoint_check(self)
         self._freeze_stages()
 
     @classmethod
@@ -493,16 +496,7 @@ class STViTVideoSwin(BaseModule):
     # ------------------------------------------------------------------ forward
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 5:
-            raise ValueError(f'STViTVideoSwin: expected clips (B, C, T, H, W), got a '
-                             f'{x.ndim}-D tensor of shape {tuple(x.shape)}')
-        if x.shape[0] == 0:
-            raise ValueError('STViTVideoSwin: empty batch (B=0)')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'STViTVideoSwin: expected {self.in_channels} input channels, got '
-                             f'{x.shape[1]}; clips are (B, C, T, H, W) (FormatShape NCTHW)')
-        if 0 in x.shape[2:]:
-            raise ValueError(f'STViTVideoSwin: empty clip of shape {tuple(x.shape)}')
+        check_input(x, 'STViTVideoSwin', self.in_channels, 'NCTHW')
 
     def forward(self, x: Tensor) -> Union[Tuple[Tensor, ...], Tensor]:
         """Clips (B, C, T, H, W) -> (B, C_i, T_i, H_i, W_i) per ``out_indices``.
@@ -517,6 +511,5 @@ class STViTVideoSwin(BaseModule):
             out, out_grid, tokens, grid = stage(tokens, grid)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(out)
-                B, _, C = out.shape
-                outs.append(out.transpose(1, 2).reshape(B, C, *out_grid))
+                outs.append(tokens_to_map(out, out_grid))
         return outs[0] if self.out_type == 'tensor' else tuple(outs)

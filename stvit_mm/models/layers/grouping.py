@@ -80,6 +80,17 @@ def pad_grid(x: Tensor, multiple: Sequence[int],
     return padded, padded_keep
 
 
+def tokens_to_map(tokens: Tensor, grid: Sequence[int]) -> Tensor:
+    """Raster-ordered tokens (B, N, C) -> a contiguous (B, C, *grid) feature map.
+
+    Contiguous on purpose: a transposed view has channels-last strides, and
+    mmcv's CPU RoIAlign reads such a map as if it were NCHW, silently feeding
+    scrambled features to the RoI heads (Mask R-CNN then barely learns).
+    """
+    B, _, C = tokens.shape
+    return tokens.transpose(1, 2).reshape(B, C, *grid).contiguous()
+
+
 def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
     """(B, *grid, C) -> (B * num_windows, prod(window), C); grid divisible by window."""
     B, *grid, C = x.shape

@@ -11,7 +11,8 @@ class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of an NCHW map (ViTDet's norm; no batch statistics)."""
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W)
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        # contiguous NCHW again: mmcv's CPU RoIAlign misreads channels-last strides
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
 
 
 def _conv_norm(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:

@@ -1,0 +1,124 @@
+"""Checks shared by the backbones: a bad input or checkpoint gets one line naming the fix.
+
+``check_input`` runs at the top of every ``forward``; ``check_checkpoint_fits``
+is a load pre-hook that runs after a backbone's own converting pre-hook, so it
+sees the checkpoint in our names, whatever the loading path (``init_cfg``
+Pretrained, ``load_checkpoint``, ``load_from``/resume, ``load_state_dict``).
+"""
+import os
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+# NaN/inf inputs raise (see check_input). The check reads every input value once and, on a
+# GPU, waits for it; STVIT_CHECK_FINITE=0 switches it off (NaN then propagates to the outputs).
+CHECK_FINITE = os.environ.get('STVIT_CHECK_FINITE', '1') != '0'
+
+_LAYOUTS = {'NCHW': ('images', '(B, C, H, W)', 'add the batch axis (x[None])'),
+            'NCTHW': ('clips', '(B, C, T, H, W)',
+                      "clips need a time axis: FormatShape(input_format='NCTHW')")}
+
+
+def _symbolic() -> bool:
+    """Tracing, compiling or exporting: values are unknown, so value checks are skipped."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
+                multiple_of: Optional[int] = None) -> None:
+    """Raise ValueError/TypeError naming the problem and the fix for a bad backbone input.
+
+    Checked: a tensor, the rank of ``layout``, a floating dtype, a non-empty
+    batch, ``in_channels`` channels, no empty axis, sides that are multiples of
+    ``multiple_of`` (when given), and finite values. NaN or inf in the input
+    raise: each would spread through attention into every output token of its
+    image, so a loss would turn NaN with no hint of where it came from.
+
+    Args:
+        x: the input.
+        owner: backbone name that starts the message.
+        in_channels: channels the backbone was built for.
+        layout: 'NCHW' (images) or 'NCTHW' (clips).
+        multiple_of: required divisor of H and W, if any.
+    """
+    what, shape, add_axis = _LAYOUTS[layout]
+    if not isinstance(x, Tensor):
+        raise TypeError(f'{owner}: expected a tensor of {what} {shape}, got '
+                        f'{type(x).__name__}; batch the inputs with the data preprocessor')
+    if x.ndim != len(layout):
+        hint = add_axis if x.ndim == len(layout) - 1 else f'reshape the input to {shape}'
+        raise ValueError(f'{owner}: expected {what} {shape}, got a {x.ndim}-D tensor of shape '
+                         f'{tuple(x.shape)}; {hint}')
+    if not x.is_floating_point():
+        raise TypeError(f'{owner}: expected a floating-point tensor, got {x.dtype}; normalise '
+                        'the input with the data preprocessor (or convert it with .float())')
+    if x.shape[0] == 0:
+        raise ValueError(f'{owner}: empty batch (B=0) of shape {tuple(x.shape)}; skip the call '
+                         'when there is nothing to run')
+    if x.shape[1] != in_channels:
+        fix = ('clips are (B, C, T, H, W) (FormatShape NCTHW)' if layout == 'NCTHW' else
+               'images are (B, C, H, W)')
+        raise ValueError(f'{owner}: expected {in_channels} input channels, got {x.shape[1]}; '
+                         f'set in_channels in the backbone config ({fix})')
+    if 0 in x.shape[2:]:
+        kind = 'clip' if layout == 'NCTHW' else 'image'
+        raise ValueError(f'{owner}: empty {kind} of shape {tuple(x.shape)}; every axis needs '
+                         'at least one pixel (check Resize/crop sizes)')
+    if multiple_of:
+        H, W = x.shape[-2:]
+        if H % multiple_of or W % multiple_of:
+            raise ValueError(f'{owner}: input {H}x{W} is not a multiple of patch_size '
+                             f'{multiple_of}; pad or resize (e.g. size_divisor in the data '
+                             'preprocessor)')
+    if not CHECK_FINITE or _symbolic() or x.device.type == 'meta':
+        return
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        nan = int(torch.isnan(x).sum())
+        inf = int(x.numel() - finite.sum()) - nan
+        raise ValueError(f'{owner}: input holds {nan} NaN and {inf} inf values (shape '
+                         f'{tuple(x.shape)}); fix the data: a corrupt file, a zero std in the '
+                         'data preprocessor, or an overflow in fp16 preprocessing')
+
+
+def check_checkpoint_fits(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook: raise ValueError if the checkpoint is of another model.
+
+    Tensors whose names match but whose shapes do not (another arch, window or
+    pool size) would be skipped with only a warning by mmengine's non-strict
+    loading and leave those weights random; a checkpoint sharing no name with
+    the backbone would leave all of them random. Missing or extra keys alone
+    are legitimate (new layers, classifier heads) and left to the loaders'
+    reports.
+    """
+    owner = type(module).__name__
+    own = module.state_dict()
+    given = {key[len(prefix):]: value for key, value in state_dict.items()
+             if key.startswith(prefix)}
+    if not given:
+        return
+    wrong = [f'{key} {tuple(value.shape)} vs {tuple(own[key].shape)}'
+             for key, value in given.items()
+             if key in own and hasattr(value, 'shape') and value.shape != own[key].shape]
+    if wrong:
+        more = f' and {len(wrong) - 1} more' if len(wrong) > 1 else ''
+        raise ValueError(f'{owner}: checkpoint tensors do not fit this model: {wrong[0]} '
+                         f'(checkpoint vs model){more}; the checkpoint was made with another '
+                         'arch/window/pool size: configure the backbone as the checkpoint was '
+                         'trained, or drop those keys from the checkpoint')
+    if not any(key in own for key in given):
+        example = next(iter(given))
+        raise ValueError(f'{owner}: none of the {len(given)} checkpoint tensors (e.g. '
+                         f'{prefix}{example!r}) belongs to this backbone; load a checkpoint of '
+                         f'this backbone (for a whole-model checkpoint, give init_cfg '
+                         "prefix='backbone.')")
+
+
+def register_checkpoint_check(module: nn.Module) -> None:
+    """Install :func:`check_checkpoint_fits` as ``module``'s last load pre-hook.
+
+    Call it after the backbone registers its converting pre-hook (hooks run in
+    registration order).
+    """
+    module._register_load_state_dict_pre_hook(check_checkpoint_fits, with_module=True)
