@@ -48,7 +48,10 @@ def enable_visualization(cfg, show_dir: str) -> None:
 
 
 def build_cfg(args: argparse.Namespace):
+    from stvit_mm.datasets.image_errors import name_unreadable_images
     from stvit_mm.utils.config import check_data_paths, load_config
+
+    name_unreadable_images()  # a corrupt image names the file and the fix
 
     cfg = load_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):

@@ -43,7 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace):
     import torch
+    import stvit_mm.engine  # noqa: F401  (registers RandomStateHook)
+    from stvit_mm.datasets.image_errors import name_unreadable_images
     from stvit_mm.utils.config import check_data_paths, load_config
+
+    name_unreadable_images()  # a corrupt image names the file and the fix
 
     cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:
@@ -67,6 +71,17 @@ def build_cfg(args: argparse.Namespace):
         if not osp.isfile(args.resume):
             raise SystemExit(f'error: --resume checkpoint not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    # Exact resume: checkpoints carry the generator states (stvit_mm/engine/random_state.py).
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(hook, dict) and hook.get('type') == 'RandomStateHook'
+               for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type='RandomStateHook')]
+        # ... and the dumped config imports it, so it also runs without this script.
+        custom = cfg.setdefault('custom_imports', dict(imports=[], allow_failed_imports=False))
+        imports = custom.get('imports') or []
+        imports = [imports] if isinstance(imports, str) else list(imports)
+        if 'stvit_mm.engine' not in imports:
+            custom['imports'] = imports + ['stvit_mm.engine']
     check_data_paths(cfg, ('train', 'val'))
     return cfg
 
