@@ -1,6 +1,8 @@
 """Checkpoint layout converters (pure functions on state dicts)."""
-from .deit import DEIT_LAYOUTS, deit_to_stvit, detect_deit_layout
-from .swin import SWIN_LAYOUTS, convert_swin_checkpoint, detect_swin_layout
+from .conversion import Conversion
+from .deit import DEIT_LAYOUTS, convert_deit, deit_new_parameter, deit_to_stvit, detect_deit_layout
+from .swin import (SWIN_LAYOUTS, convert_swin, convert_swin_checkpoint, detect_swin_layout,
+                   swin_new_parameter)
 
 
 def unwrap_release_file(state_dict: dict, prefix: str) -> None:
@@ -15,5 +17,7 @@ def unwrap_release_file(state_dict: dict, prefix: str) -> None:
         state_dict.update({prefix + k: v for k, v in wrapped.items()})
 
 
-__all__ = ['DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_swin_checkpoint', 'deit_to_stvit',
-           'detect_deit_layout', 'detect_swin_layout', 'unwrap_release_file']
+__all__ = ['Conversion', 'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
+           'convert_swin_checkpoint', 'deit_new_parameter', 'deit_to_stvit',
+           'detect_deit_layout', 'detect_swin_layout', 'swin_new_parameter',
+           'unwrap_release_file']

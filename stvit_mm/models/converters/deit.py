@@ -10,9 +10,10 @@ import math
 import re
 from typing import Dict, Optional, Tuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .conversion import Conversion
 
 DEIT_LAYOUTS = ('mmpretrain', 'timm')
 
@@ -32,6 +33,7 @@ _NO_COUNTERPART = {
     'cls_token': 'STViT has no class token (global average pooling of semantic tokens)',
     'dist_token': 'STViT has no distillation token',
 }
+_CROSS_LAYERS = ('generator.layer1', 'generator.layer2', 'recovery')
 
 
 def detect_deit_layout(state_dict: Dict[str, Tensor]) -> Optional[str]:
@@ -66,9 +68,20 @@ def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],
     return maps.permute(0, 2, 3, 1).reshape(1, -1, C)
 
 
-def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
-                  num_semantic_layers: int, recovery: bool,
-                  grid: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+def _layer_targets(num_full_layers: int, num_semantic_layers: int,
+                   recovery: bool) -> Dict[int, str]:
+    """DeiT block index -> our layer path, in depth order."""
+    gen = num_full_layers
+    targets = {i: f'blocks.{i}' for i in range(num_full_layers)}
+    targets.update({gen: 'generator.layer1', gen + 1: 'generator.layer2'})
+    targets.update({gen + 2 + j: f'semantic_blocks.{j}' for j in range(num_semantic_layers)})
+    if recovery:
+        targets[gen + 2 + num_semantic_layers] = 'recovery'
+    return targets
+
+
+def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
+                 num_semantic_layers: int, recovery: bool, grid: Tuple[int, int]) -> Conversion:
     """Convert a DeiT backbone state dict (no prefix) to STViT names.
 
     Args:
@@ -78,47 +91,59 @@ def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: i
         grid: STViT's stored position-embedding grid (h, w).
 
     Returns:
-        (converted tensors, {source key: why it was not loaded}).
+        every source key converted, dropped by design or unmapped (:class:`Conversion`).
     """
     if layout not in _LAYOUT:
         raise ValueError(f'unknown DeiT layout {layout!r}; expected one of {DEIT_LAYOUTS}')
     spec = _LAYOUT[layout]
-    gen = num_full_layers
-    targets = {i: f'blocks.{i}' for i in range(num_full_layers)}
-    targets.update({gen: 'generator.layer1', gen + 1: 'generator.layer2'})
-    targets.update({gen + 2 + j: f'semantic_blocks.{j}' for j in range(num_semantic_layers)})
-    if recovery:
-        targets[gen + 2 + num_semantic_layers] = 'recovery'
-    cross = {'generator.layer1', 'generator.layer2', 'recovery'}
-
-    converted: Dict[str, Tensor] = {}
-    dropped: Dict[str, str] = {}
+    targets = _layer_targets(num_full_layers, num_semantic_layers, recovery)
+    conv = Conversion()
     num_extra = sum(k in state_dict for k in ('cls_token', 'dist_token'))
     for key, value in state_dict.items():
         match = spec['block'].match(key)
         if match:
             index, name, kind = int(match.group(1)), match.group(2), match.group(3)
             if index not in targets:
-                dropped[key] = f'STViT has no layer {index} in this plan'
-                continue
-            if name not in spec['renames']:
-                dropped[key] = f'unknown DeiT block parameter {name!r}'
-                continue
-            ours, name = targets[index], spec['renames'][name]
-            if ours in cross and name == 'attn.qkv':
-                dim = value.shape[0] // 3
-                converted[f'{ours}.attn.q.{kind}'] = value[:dim]
-                converted[f'{ours}.attn.kv.{kind}'] = value[dim:]
+                conv.reject(key, f'STViT has no layer {index} in this plan')
+            elif name not in spec['renames']:
+                conv.reject(key, f'unknown DeiT block parameter {name!r}')
+            elif targets[index] in _CROSS_LAYERS and name == 'attn.qkv':
+                dim = value.shape[0] // 3  # PyTorch order q, k, v: q first, then kv
+                conv.put(f'{targets[index]}.attn.q.{kind}', value[:dim], key)
+                conv.put(f'{targets[index]}.attn.kv.{kind}', value[dim:], key)
             else:
-                converted[f'{ours}.{name}.{kind}'] = value
+                conv.put(f'{targets[index]}.{spec["renames"][name]}.{kind}', value, key)
         elif key.startswith(spec['patch']):
-            converted['patch_embed.proj.' + key[len(spec['patch']):]] = value
+            conv.put('patch_embed.proj.' + key[len(spec['patch']):], value, key)
         elif key.startswith(spec['final_norm']):
-            converted['norm.' + key[len(spec['final_norm']):]] = value
+            conv.put('norm.' + key[len(spec['final_norm']):], value, key)
         elif key == 'pos_embed':
-            converted['pos_embed'] = resize_pos_embed(value, grid, num_extra)
+            conv.put('pos_embed', resize_pos_embed(value, grid, num_extra), key)
         elif key in _NO_COUNTERPART:
-            dropped[key] = _NO_COUNTERPART[key]
+            conv.drop(key, _NO_COUNTERPART[key])
+        elif key.startswith(('head.', 'head_dist.')):
+            conv.drop(key, 'classifier head (not part of the backbone)')
         else:
-            dropped[key] = 'not part of a DeiT backbone (classifier head or unknown)'
-    return converted, dropped
+            conv.reject(key, 'not a key of a DeiT backbone')
+    return conv
+
+
+def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
+                  num_semantic_layers: int, recovery: bool,
+                  grid: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """:func:`convert_deit` as (converted tensors, {source key: why it was not loaded})."""
+    conv = convert_deit(state_dict, layout, num_full_layers, num_semantic_layers, recovery, grid)
+    return conv.tensors, conv.not_loaded
+
+
+def deit_new_parameter(key: str) -> Optional[str]:
+    """Why our STViT parameter ``key`` cannot come from a DeiT checkpoint, or None.
+
+    These are what STViT adds to DeiT's blocks: the global centres G and the
+    layer scales of the generator and recovery layers.
+    """
+    if key == 'generator.centres':
+        return 'global centres G (STViT only)'
+    if re.match(r'^(generator\.layer\d|recovery)\.ls[12]\.gamma$', key):
+        return 'layer scale of an STViT layer (DeiT blocks have none)'
+    return None

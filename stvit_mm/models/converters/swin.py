@@ -13,6 +13,8 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .conversion import Conversion
+
 SWIN_LAYOUTS = ('openmmlab', 'official', 'official-stvit-r')
 
 _OPENMMLAB_BLOCK = {'attn.w_msa.qkv': 'attn.qkv', 'attn.w_msa.proj': 'attn.proj',
@@ -56,33 +58,37 @@ def to_canonical(state_dict: Dict[str, Tensor],
     """
     if layout not in SWIN_LAYOUTS:
         raise ValueError(f'unknown Swin layout {layout!r}; expected one of {SWIN_LAYOUTS}')
+    # the official classifier's final `norm` normalises the last stage's output
+    stages = [int(m.group(1)) for m in map(_BLOCK_KEY.match, state_dict) if m]
+    final_norm = f'norm{max(stages, default=3)}.'
     canonical, dropped, source_of = {}, {}, {}
     for key, value in state_dict.items():
-        before = set(canonical)
         if key.endswith(_RECOMPUTED):
             dropped[key] = 'buffer recomputed from the window size'
             continue
         if layout == 'openmmlab':
-            match = _BLOCK_KEY.match(key)
-            if match:
-                name = match.group(3)
-                for old, new in _OPENMMLAB_BLOCK.items():
-                    if name == old or name.startswith(old + '.'):
-                        name = new + name[len(old):]
-                canonical[f'layers.{match.group(1)}.blocks.{match.group(2)}.{name}'] = value
-            elif re.match(r'^stages\.\d+\.downsample\.', key):
-                canonical['layers' + key[len('stages'):]] = _unfold_to_swin_order(value)
-            elif key.startswith('patch_embed.projection.'):
-                canonical['patch_embed.proj.' + key.split('.')[-1]] = value
-            else:
-                canonical[key] = value
+            name, value = _openmmlab_to_canonical(key, value)
         else:
-            if key.startswith('norm.'):  # the official classifier's final norm = stage 4's
-                canonical['norm3.' + key[len('norm.'):]] = value
-            else:
-                canonical[key] = value
-        source_of.update({new_key: key for new_key in set(canonical) - before})
+            name = final_norm + key[len('norm.'):] if key.startswith('norm.') else key
+        canonical[name] = value
+        source_of[name] = key
     return canonical, dropped, source_of
+
+
+def _openmmlab_to_canonical(key: str, value: Tensor) -> Tuple[str, Tensor]:
+    """One mmdet/mmpretrain Swin key (and its tensor) in official Swin naming."""
+    match = _BLOCK_KEY.match(key)
+    if match:
+        name = match.group(3)
+        for old, new in _OPENMMLAB_BLOCK.items():
+            if name == old or name.startswith(old + '.'):
+                name = new + name[len(old):]
+        return f'layers.{match.group(1)}.blocks.{match.group(2)}.{name}', value
+    if re.match(r'^stages\.\d+\.downsample\.', key):
+        return 'layers' + key[len('stages'):], _unfold_to_swin_order(value)
+    if key.startswith('patch_embed.projection.'):
+        return 'patch_embed.proj.' + key[len('patch_embed.projection.'):], value
+    return key, value
 
 
 def _block_targets(model) -> Dict[Tuple[int, int], Tuple[str, str]]:
@@ -107,80 +113,123 @@ def _block_targets(model) -> Dict[Tuple[int, int], Tuple[str, str]]:
     return targets
 
 
-def _place(name: str, value: Tensor, role: str, block: Dict[str, Tensor]) -> Optional[str]:
-    """Put one canonical block parameter into ``block`` (our names); return why not, or None."""
+def _place(name: str, value: Tensor, role: str, source_key: str,
+           conv: Conversion) -> Dict[str, Tensor]:
+    """One canonical block parameter as our parameter(s) of a block in ``role``.
+
+    Returns {our name in the block: tensor}; empty (and the reason recorded in
+    ``conv``) when the parameter has no place. ``_weight.q``-style names are
+    halves of a ``qkv`` still to be joined.
+    """
+    kind = name.split('.')[-1]
     if name.startswith('layer_scale_'):
         if role == 'window':
-            return 'Swin window blocks have no layer scale'
-        block[f'ls{name[-1]}.gamma'] = value
-    elif name.startswith('attn.relative_position_bias_table'):
+            conv.reject(source_key, 'Swin window blocks have no layer scale')
+            return {}
+        return {f'ls{name[-1]}.gamma': value}
+    if name.startswith('attn.relative_position_bias_table'):
         if role != 'window':
-            return 'only window blocks have a relative position bias'
-        block[name] = value
-    elif name.startswith('attn.qkv.'):
-        kind = name.split('.')[-1]
-        if role == 'cross':
-            dim = value.shape[0] // 3
-            block[f'attn.q.{kind}'], block[f'attn.kv.{kind}'] = value[:dim], value[dim:]
-        else:
-            block[name] = value
-    elif name.startswith(('attn.q.', 'attn.kv.')):
-        if role == 'cross':
-            block[name] = value
-        else:  # a self-attention block: q and kv become one qkv
-            kind = name.split('.')[-1]
-            part = 'q' if name.startswith('attn.q.') else 'kv'
-            block.setdefault(f'_{kind}', {})[part] = value
+            conv.drop(source_key, 'only window blocks have a relative position bias')
+            return {}
+        return {name: value}
+    if name.startswith('attn.qkv.') and role == 'cross':
+        dim = value.shape[0] // 3  # PyTorch order q, k, v: q first, then kv
+        return {f'attn.q.{kind}': value[:dim], f'attn.kv.{kind}': value[dim:]}
+    if name.startswith(('attn.q.', 'attn.kv.')) and role != 'cross':
+        part = 'q' if name.startswith('attn.q.') else 'kv'
+        return {f'_{kind}.{part}': value}  # a self-attention block: q and kv become one qkv
+    return {name: value}
+
+
+def _join_qkv_halves(path: str, params: Dict[str, Tuple[Tensor, str]], conv: Conversion) -> None:
+    """Put one block's parameters into ``conv``, joining ``q`` and ``kv`` halves into ``qkv``."""
+    for kind in ('weight', 'bias'):
+        q, kv = params.pop(f'_{kind}.q', None), params.pop(f'_{kind}.kv', None)
+        if q is not None and kv is not None:
+            conv.put(f'{path}.attn.qkv.{kind}', torch.cat([q[0], kv[0]], 0), q[1], kv[1])
+        elif q is not None or kv is not None:
+            conv.reject((q or kv)[1], 'q and kv must both be present to form a qkv')
+    for name, (value, source_key) in params.items():
+        conv.put(f'{path}.{name}', value, source_key)
+
+
+def _convert_centres(key: str, source_key: str, value: Tensor, model, conv: Conversion) -> None:
+    """Official centres G (``layers.{i}.semantic_token2``) -> every unit's, if shaped alike."""
+    stage = int(key.split('.')[1])
+    units = model.stages[stage].units if stage < len(model.stages) else []
+    centres = units[0].generator.centres if len(units) else None
+    if centres is not None and centres.shape == value.shape:
+        for u in range(len(units)):
+            conv.put(f'stages.{stage}.units.{u}.generator.centres', value, source_key)
     else:
-        block[name] = value
-    return None
+        conv.drop(source_key, 'official centres G are tied to 224x224 inputs (one per semantic '
+                  'token); ours are per window position')
 
 
-def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
-                            model) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+def convert_swin(state_dict: Dict[str, Tensor], layout: str, model) -> Conversion:
     """Convert a Swin-family backbone state dict (no prefix) for ``model`` (STViTSwin).
 
-    Returns:
-        (converted tensors, {source key: why it was not loaded}).
+    Every source key ends up converted, dropped by design or unmapped; see
+    :class:`Conversion`.
     """
     canonical, dropped, source_of = to_canonical(state_dict, layout)
+    conv = Conversion(dropped=dropped)
     targets = _block_targets(model)
-    converted: Dict[str, Tensor] = {}
-    blocks: Dict[str, Dict[str, Tensor]] = {}
+    blocks: Dict[str, Dict[str, Tuple[Tensor, str]]] = {}
     for key, value in canonical.items():
+        source_key = source_of[key]
         match = _BLOCK_KEY.match(key)
         if match:
             where = (int(match.group(1)), int(match.group(2)))
             if where not in targets:
-                dropped[source_of[key]] = f'no layer {where[1]} in stage {where[0]} of this model'
+                conv.reject(source_key, f'no layer {where[1]} in stage {where[0]} of this model')
                 continue
             path, role = targets[where]
-            why = _place(match.group(3), value, role, blocks.setdefault(path, {}))
-            if why:
-                dropped[source_of[key]] = why
+            placed = _place(match.group(3), value, role, source_key, conv)
+            blocks.setdefault(path, {}).update(
+                {name: (tensor, source_key) for name, tensor in placed.items()})
         elif re.match(r'^layers\.\d+\.downsample\.', key):
-            converted['stages' + key[len('layers'):]] = value
+            conv.put('stages' + key[len('layers'):], value, source_key)
         elif re.match(r'^layers\.\d+\.semantic_token2$', key):
-            stage = int(key.split('.')[1])
-            units = model.stages[stage].units if stage < len(model.stages) else []
-            centres = units[0].generator.centres if len(units) else None
-            if centres is not None and centres.shape == value.shape:
-                for u in range(len(units)):
-                    converted[f'stages.{stage}.units.{u}.generator.centres'] = value
+            _convert_centres(key, source_key, value, model, conv)
+        elif re.match(r'^norm\d+\.', key):
+            if int(key[4:key.index('.')]) in model.out_indices:
+                conv.put(key, value, source_key)
             else:
-                dropped[source_of[key]] = ('official centres G are tied to 224x224 inputs (one per '
-                                'semantic token); ours are per window position')
-        elif key.startswith(('patch_embed.', 'norm')) and not key.startswith('norm.'):
-            if re.match(r'^norm(\d+)\.', key) and int(key[4]) not in model.out_indices:
-                dropped[source_of[key]] = f'stage {key[4]} is not in out_indices'
-            else:
-                converted[key] = value
+                conv.drop(source_key, f'stage {key[4:key.index(".")]} is not in out_indices')
+        elif key.startswith('patch_embed.'):
+            conv.put(key, value, source_key)
+        elif key.startswith('head.'):
+            conv.drop(source_key, 'classifier head (not part of the backbone)')
         else:
-            dropped[source_of[key]] = 'not part of a Swin backbone (classifier head or unknown)'
+            conv.reject(source_key, 'not a key of a Swin backbone')
     for path, params in blocks.items():
-        for kind in ('weight', 'bias'):
-            halves = params.pop(f'_{kind}', None)
-            if halves:
-                params[f'attn.qkv.{kind}'] = torch.cat([halves['q'], halves['kv']], 0)
-        converted.update({f'{path}.{name}': value for name, value in params.items()})
-    return converted, dropped
+        _join_qkv_halves(path, params, conv)
+    return conv
+
+
+def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
+                            model) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """:func:`convert_swin` as (converted tensors, {source key: why it was not loaded})."""
+    conv = convert_swin(state_dict, layout, model)
+    return conv.tensors, conv.not_loaded
+
+
+def swin_new_parameter(key: str, layout: str) -> Optional[str]:
+    """Why our backbone parameter ``key`` cannot come from a ``layout`` checkpoint, or None.
+
+    These are the parameters STViT-R adds to Swin (layer scales of the new
+    layers, global centres G), and output norms of stages a classifier does
+    not normalise; any other parameter must be in the checkpoint.
+    """
+    if re.search(r'(^|\.)generator\.centres$', key):
+        return ('global centres G (the official ones are per 224x224 token, ours per window '
+                'position)' if layout == 'official-stvit-r' else 'global centres G (STViT-R only)')
+    if re.search(r'\.ls[12]\.gamma$', key) and layout != 'official-stvit-r':
+        return 'layer scale of an STViT-R layer (Swin blocks have none)'
+    norm = re.match(r'^norm(\d+)\.', key)
+    # official classifiers normalise stage 3 (the last of four) only; mmdet/mmpretrain files
+    # hold the norms of their own out_indices
+    if norm and (layout == 'openmmlab' or int(norm.group(1)) < 3):
+        return f'output norm of stage {norm.group(1)} (the source returns no such output)'
+    return None
