@@ -19,4 +19,5 @@ model = dict(
         global_centres=False,  # official runs: no global centres G
         layer2_scope='global',  # official: generator layer 2 and recovery attend to all
         recovery_scope='global',  # tokens (fine at 224x224: 14x14 stage-3 grid)
-        neighbourhood_inside=True))  # official border handling of the 10x10 neighbourhoods
+        neighbourhood_inside=True,
+        fit_window=True))  # official Swin / mmpretrain: the 7x7 stage-4 map is not shifted  # official border handling of the 10x10 neighbourhoods

@@ -18,4 +18,5 @@ model = dict(
         global_centres=False,
         layer2_scope='global',
         recovery_scope='global',
-        neighbourhood_inside=True))
+        neighbourhood_inside=True,
+        fit_window=True))  # official Swin / mmpretrain: the 7x7 stage-4 map is not shifted

@@ -6,7 +6,7 @@ and padding never leaks into real outputs. The backbones take no padding mask (a
 mmdet's Swin): they pad internally (to whole windows) and mask what they padded. So the
 padding property is checked two ways: the layers that take a ``keep`` mask give the same
 real outputs with garbage in the padding; and whole backbones give the same outputs when
-their internal window padding is filled with garbage instead of zeros.
+their window padding slots gather other (random) real tokens instead of token 0.
 
 Narrow variants (16-32 channels) keep each example fast; the layouts, windows and
 sparsification plans are the real ones. Examples are derandomised so the suite is
@@ -51,13 +51,16 @@ def models():
             STViTVideoSwin(SWIN, out_indices=(0, 1, 2, 3), drop_path_rate=0.0)))
 
 
-def _garbage_pad_grid(x, multiple, keep=None):
-    """``pad_grid`` that fills the padding it adds with large random values, not zeros."""
-    padded, padded_keep = grouping.pad_grid(x, multiple, keep)
-    if padded is x or padded_keep is None:
-        return padded, padded_keep
-    garbage = torch.randn(padded.shape, generator=torch.Generator().manual_seed(1)) * 10 + 50
-    return torch.where(padded_keep[..., None], padded, garbage.to(padded.dtype)), padded_keep
+def _scrambled_window_layout(grid, window, shift, device):
+    """``window_layout`` whose padding slots gather random real tokens instead of token 0."""
+    layout = grouping.window_layout(grid, window, shift, device)
+    if layout.valid is None:
+        return layout
+    padding = ~layout.valid.reshape(-1)
+    index = layout.index.clone()
+    index[padding] = torch.randint(0, layout.inverse.numel(), (int(padding.sum()), ),
+                                   generator=torch.Generator().manual_seed(1)).to(index.device)
+    return layout._replace(index=index)
 
 
 def _run(model, x, garbage_padding=False):
@@ -65,8 +68,8 @@ def _run(model, x, garbage_padding=False):
         if not garbage_padding:
             return model(x)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(window_module, 'pad_grid', _garbage_pad_grid)
-            patch.setattr(unit_module, 'pad_grid', _garbage_pad_grid)
+            patch.setattr(window_module, 'window_layout', _scrambled_window_layout)
+            patch.setattr(unit_module, 'window_layout', _scrambled_window_layout)
             return model(x)
 
 

@@ -69,7 +69,7 @@ FAMILY_BACKBONE = {'swin': STViTSwin, 'deit': STViT}
 # stem changes the keys, the others only what the layers compute.
 OFFICIAL_STVIT_R_SWIN = dict(stem='conv', gen_shortcut=False, global_centres=False,
                              layer2_scope='global', recovery_scope='global',
-                             neighbourhood_inside=True)
+                             neighbourhood_inside=True, fit_window=True)
 BACKBONE_PREFIX = 'backbone.'
 MAX_LISTED = 20  # problems listed per kind in an error message
 

@@ -70,10 +70,11 @@ class PatchEmbed(nn.Module):
 
 
 class PatchMerging(nn.Module):
-    """2x2 neighbours -> one token with twice the channels (Swin), odd grids zero-padded.
+    """2x2 spatial neighbours -> one token with twice the channels (Swin), odd grids zero-padded.
 
-    Concatenation order (0,0), (1,0), (0,1), (1,1) as in the official Swin;
-    mmdet/mmpretrain checkpoints (unfold order) are reordered on load.
+    Merges the last two grid dims (H, W); leading dims (video frames) stay, as
+    in Video Swin. Concatenation order (0,0), (1,0), (0,1), (1,1) as in the
+    official Swin; mmdet/mmpretrain checkpoints (unfold order) are reordered on load.
     """
 
     def __init__(self, dim: int, out_dim: int) -> None:
@@ -81,34 +82,39 @@ class PatchMerging(nn.Module):
         self.norm = nn.LayerNorm(4 * dim)
         self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
 
-    def forward(self, x: Tensor, grid: Tuple[int, int]) -> Tuple[Tensor, Tuple[int, int]]:
+    def forward(self, x: Tensor, grid: Tuple[int, ...]) -> Tuple[Tensor, Tuple[int, ...]]:
         B, N, C = x.shape
-        x, _ = pad_grid(x.reshape(B, *grid, C), (2, 2))
-        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]],
-                      dim=-1)
-        new_grid = (x.shape[1], x.shape[2])
+        x, _ = pad_grid(x.reshape(B, *grid, C), (1, ) * (len(grid) - 2) + (2, 2))
+        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+                       x[..., 1::2, 1::2, :]], dim=-1)
+        new_grid = tuple(x.shape[1:-1])
         return self.reduction(self.norm(x.reshape(B, -1, 4 * C))), new_grid
 
 
 class SwinStage(nn.Module):
-    """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end."""
+    """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end.
 
-    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int, window: int,
-                 unit_cfg: dict, recover_last: bool, mlp_ratio: float, qkv_bias: bool,
-                 drop: float, drop_path: List[float], out_dim: Optional[int],
-                 with_cp: bool) -> None:
+    Serves Swin (2-D windows) and Video Swin (3-D windows, ``fit_window``).
+    """
+
+    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int,
+                 window: Sequence[int], unit_cfg: dict, recover_last: bool, mlp_ratio: float,
+                 qkv_bias: bool, drop: float, drop_path: List[float], out_dim: Optional[int],
+                 with_cp: bool, fit_window: bool = False) -> None:
         super().__init__()
         unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
         plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
         if plain < 0:
-            raise ValueError(f'STViTSwin: a stage of depth {depth} cannot hold {num_units} '
-                             f'units of {unit_depth} layers')
-        self.window, self.with_cp = (window, window), with_cp
-        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+            raise ValueError(f'a stage of depth {depth} cannot hold {num_units} units of '
+                             f'{unit_depth} layers; use fewer units or a deeper stage')
+        self.window, self.with_cp = tuple(window), with_cp
+        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+                      fit_window=fit_window)
+        shift = tuple(w // 2 for w in self.window)
         rates = iter(drop_path)
         self.blocks = nn.ModuleList([
-            WindowBlock(window=self.window, shift=(window // 2, ) * 2 if i % 2 else None,
-                        drop=drop, drop_path=next(rates), **common) for i in range(plain)])
+            WindowBlock(window=self.window, shift=shift if i % 2 else None, drop=drop,
+                        drop_path=next(rates), **common) for i in range(plain)])
         self.units = nn.ModuleList()
         for u in range(num_units):
             recovery = recover_last or u < num_units - 1
@@ -130,7 +136,8 @@ class SwinStage(nn.Module):
         for unit in self.units:
             recovered, semantic = self._run(unit, x, grid)
             if recovered is None:  # STViT without recovery: the semantic grid goes on
-                x = semantic_tokens_to_grid(semantic, grid, unit.window, unit.pool_size)
+                x = semantic_tokens_to_grid(semantic, grid, unit.window_for(grid),
+                                            unit.pool_size)
                 grid = unit.semantic_grid(grid)
             else:
                 x = recovered
@@ -190,6 +197,10 @@ class STViTSwin(BaseModule):
             'global' (official STViT-R, fine at 224x224); see
             :class:`WindowedDumbbellUnit`.
         window_neighbours: side of the window neighbourhood of local scopes.
+        fit_window: where a map is no larger than the window in a dim, use one
+            unshifted window of the map's size there (official Swin and
+            mmpretrain at 224: the 7x7 last stage is not shifted); off (the
+            default): pad and shift as mmdet's Swin does.
         semantic_layers: scopes of the blocks on semantic tokens per unit.
         gen_shortcut, global_centres: generator switches (paper: on; the
             official STViT-R-Swin checkpoints: off).
@@ -220,7 +231,7 @@ class STViTSwin(BaseModule):
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
                  neighbourhood: int = 10, neighbourhood_inside: bool = False,
                  layer2_scope: str = 'local', recovery_scope: str = 'local',
-                 window_neighbours: int = 3,
+                 window_neighbours: int = 3, fit_window: bool = False,
                  semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  stem: str = 'patch', mlp_ratio: float = 4.0, qkv_bias: bool = True,
@@ -258,10 +269,10 @@ class STViTSwin(BaseModule):
         for i, (depth, heads, units) in enumerate(
                 zip(arch['depths'], arch['num_heads'], arch['units'])):
             self.stages.append(SwinStage(
-                dims[i], heads, depth, units, window_size, unit_cfg,
+                dims[i], heads, depth, units, (window_size, ) * 2, unit_cfg,
                 recovery or i != last_sparse, mlp_ratio, qkv_bias, drop_rate,
                 rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp))
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
             start += depth
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))

@@ -13,9 +13,7 @@ load through a pre-hook; 2-D weights are inflated as Video Swin does.
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
@@ -24,10 +22,9 @@ from torch import Tensor, nn
 from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import tokens_to_map
-from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
-from ..layers.window import WindowBlock
+from ..layers.unit import SEMANTIC_SCOPES
 from .input_checks import check_input, register_checkpoint_check
-from .stvit_swin import PatchMerging, freeze_stages
+from .stvit_swin import SwinStage, freeze_stages
 
 Size3 = Tuple[int, int, int]
 _ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size', 'neighbourhood'}
@@ -68,145 +65,6 @@ class PatchEmbed3D(nn.Module):
         x = F.pad(x, (0, (-W) % pw, 0, (-H) % ph, 0, (-T) % pt))  # end of each dim
         maps = self.proj(x)  # (B, C, T', H', W')
         return self.norm(maps.flatten(2).transpose(1, 2)), tuple(maps.shape[2:])
-
-
-class VideoWindowBlock(WindowBlock):
-    """A :class:`WindowBlock` whose window shrinks to the grid where the grid is smaller.
-
-    Video Swin's rule (mmaction2 ``get_window_size``): in a dim where the grid
-    is no larger than the window, one window covers it, so it is not shifted
-    (a shift would only cut the window into regions that cannot see each
-    other) and not padded. The result equals padding the dim to the window and
-    masking the padding, without computing attention on the padding (5x fewer
-    attention MACs on 8x64x64 clips). The relative position bias of the
-    smaller window is the matching sub-block of the full window's.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._sub_index: Dict[tuple, Tensor] = {}
-
-    def _window_index(self, window: Tuple[int, ...]) -> Tensor:
-        """Relative position index of a ``window`` inside the full window (cached)."""
-        full = self.attn.relative_position_index
-        key = (window, full.device)
-        if key not in self._sub_index:
-            coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window],
-                                                indexing='ij')).flatten(1)
-            rows = torch.zeros(coords.shape[1], dtype=torch.long)
-            for axis, size in enumerate(self.window):  # raster index in the full window
-                rows = rows * size + coords[axis]
-            rows = rows.to(full.device)
-            self._sub_index[key] = full[rows][:, rows]
-        return self._sub_index[key]
-
-    def forward(self, x: Tensor, grid: Tuple[int, ...],
-                keep: Optional[Tensor] = None) -> Tensor:
-        window, shift = self.window, self.shift
-        fitted = tuple(min(g, w) for g, w in zip(grid, window))
-        fitted_shift = tuple(s if g > w else 0 for s, g, w in zip(shift, grid, window))
-        if fitted == window and fitted_shift == shift:
-            return super().forward(x, grid, keep)
-        full_index = self.attn.relative_position_index
-        # WindowBlock reads window, shift and index from its attributes: set, run, restore.
-        self.window, self.shift = fitted, fitted_shift
-        self.attn.relative_position_index = self._window_index(fitted)
-        try:
-            return super().forward(x, grid, keep)
-        finally:
-            self.window, self.shift = window, shift
-            self.attn.relative_position_index = full_index
-
-
-class VideoDumbbellUnit(WindowedDumbbellUnit):
-    """A :class:`WindowedDumbbellUnit` under Video Swin's window rule.
-
-    Where the grid is smaller than the window (short clips, small frames), the
-    window shrinks to the grid for everything in the unit: the window block
-    (see :class:`VideoWindowBlock`), the pooling bins and the neighbourhoods.
-    Semantic tokens then always summarise real tokens: a 4-frame grid is
-    pooled to 2 bins of 2 frames instead of one real and one padding bin.
-    """
-
-    def __init__(self, *, dim: int, num_heads: int, window: Size3, mlp_ratio: float,
-                 qkv_bias: bool, drop: float, **kwargs) -> None:
-        super().__init__(dim=dim, num_heads=num_heads, window=window, mlp_ratio=mlp_ratio,
-                         qkv_bias=qkv_bias, drop=drop, **kwargs)
-        self.window_block = VideoWindowBlock(  # same parameter names as the WindowBlock
-            dim, num_heads, window, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-            drop_path=self.window_block.drop_path1.p,
-            **{k: kwargs[k] for k in ('norm_layer', 'act_layer') if k in kwargs})
-
-    def fitted_window(self, grid: Sequence[int]) -> Size3:
-        return tuple(min(g, w) for g, w in zip(grid, self.window))
-
-    def semantic_grid(self, grid: Sequence[int]) -> Size3:
-        return tuple(-(-g // w) * p
-                     for g, w, p in zip(grid, self.fitted_window(grid), self.pool_size))
-
-    def forward(self, x: Tensor, grid: Tuple[int, ...],
-                keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
-        window = self.window
-        self.window = self.fitted_window(grid)  # the unit reads its window from self
-        try:
-            return super().forward(x, grid, keep)
-        finally:
-            self.window = window
-
-
-class VideoSwinStage(nn.Module):
-    """Plain (shifted) 3-D window blocks, then dumbbell units; spatial 2x2 merging at the end."""
-
-    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int, window: Size3,
-                 unit_cfg: dict, recover_last: bool, mlp_ratio: float, qkv_bias: bool,
-                 drop: float, drop_path: List[float], out_dim: Optional[int],
-                 with_cp: bool) -> None:
-        super().__init__()
-        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
-        plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
-        if plain < 0:
-            raise ValueError(f'STViTVideoSwin: a stage of depth {depth} cannot hold '
-                             f'{num_units} units of {unit_depth} layers')
-        self.window, self.with_cp = window, with_cp
-        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
-        shift = tuple(w // 2 for w in window)
-        rates = iter(drop_path)
-        self.blocks = nn.ModuleList([
-            VideoWindowBlock(window=window, shift=shift if i % 2 else None, drop=drop,
-                             drop_path=next(rates), **common) for i in range(plain)])
-        self.units = nn.ModuleList()
-        for u in range(num_units):
-            recovery = recover_last or u < num_units - 1
-            n = unit_depth - (0 if recovery else 1)
-            self.units.append(VideoDumbbellUnit(
-                window=window, recovery=recovery, drop=drop,
-                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
-        # Video Swin merges 2x2 spatial neighbours per frame: our 2-D merging, frames in the batch.
-        self.downsample = PatchMerging(dim, out_dim) if out_dim else None
-
-    def _run(self, module: nn.Module, *args):
-        if self.with_cp and self.training and args[0].requires_grad:
-            return cp.checkpoint(module, *args, use_reentrant=False)
-        return module(*args)
-
-    def forward(self, x: Tensor, grid: Size3):
-        """Returns (stage output, its grid, downsampled tokens or None, their grid)."""
-        for blk in self.blocks:
-            x = self._run(blk, x, grid)
-        for unit in self.units:
-            recovered, semantic = self._run(unit, x, grid)
-            if recovered is None:  # STViT without recovery: the semantic grid goes on
-                x = semantic_tokens_to_grid(semantic, grid, unit.fitted_window(grid),
-                                            unit.pool_size)
-                grid = unit.semantic_grid(grid)
-            else:
-                x = recovered
-        if self.downsample is None:
-            return x, grid, None, None
-        B, _, C = x.shape
-        T, H, W = grid
-        frames, (h, w) = self.downsample(x.reshape(B * T, H * W, C), (H, W))
-        return x, grid, frames.reshape(B, T * h * w, -1), (T, h, w)
 
 
 @MODELS.register_module()
@@ -333,10 +191,11 @@ class STViTVideoSwin(BaseModule):
         start = 0
         for i, (depth, heads, units) in enumerate(
                 zip(arch['depths'], arch['num_heads'], arch['units'])):
-            self.stages.append(VideoSwinStage(
+            # Video Swin's window rule: a dim no larger than the window is one unshifted window
+            self.stages.append(SwinStage(
                 dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
                 mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp))
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window=True))
             start += depth
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))

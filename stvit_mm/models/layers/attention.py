@@ -84,11 +84,17 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None,
             relative position bias.
         mask: boolean, True where a query may attend a key, broadcastable to
             (B, heads, Nq, Nk), e.g. a key padding or shifted-window mask.
+            ``bias`` and ``mask`` may also lead with B / r (r divides B): they
+            are then tiled r times, e.g. one mask per window for all images of
+            a batch of windows laid out image-major.
 
     Returns:
         (B, heads, Nq, d).
     """
     attn_bias = merge_bias_and_mask(bias, mask, q.dtype)
+    if attn_bias is not None and attn_bias.shape[0] not in (1, q.shape[0]):
+        # one mask per window, shared by the images of a (B * windows) batch: tile it
+        attn_bias = attn_bias.repeat(q.shape[0] // attn_bias.shape[0], 1, 1, 1)
     if _fused_attn and _weights_hook is None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
     logits = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)

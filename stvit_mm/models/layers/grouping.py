@@ -2,7 +2,8 @@
 
 Tokens are (B, N, C) in raster order over a ``grid`` (e.g. (H, W) or (T, H, W)).
 """
-from typing import Optional, Sequence, Tuple
+import functools
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +135,60 @@ def shifted_window_regions(grid: Sequence[int], window: Sequence[int], shift: Se
         ids[(slice(None), *index, slice(None))] = count
         count += 1
     return window_partition(ids, window)[..., 0]
+
+
+class WindowLayout(NamedTuple):
+    """Where the tokens of a grid go when it is padded to whole windows, shifted and split.
+
+    Gathering with ``index`` does the padding, the cyclic shift and the window
+    partition in one copy, and ``inverse`` undoes all three in another; the
+    pad/roll/partition/reverse/roll/crop sequence costs six copies.
+
+    Attributes:
+        index: (windows * Nw,) raster index of the token in each window slot;
+            padding slots point at token 0 (any real token: they are masked).
+        inverse: (N,) window slot of every token.
+        valid: (windows, Nw) bool, False on padding slots; None without padding.
+        mask: (windows, Nw, Nw) bool, True where a query slot may attend a key
+            slot (same shifted-window region, key not padding); None when
+            every slot may attend every other.
+        num_windows: number of windows.
+    """
+    index: Tensor
+    inverse: Tensor
+    valid: Optional[Tensor]
+    mask: Optional[Tensor]
+    num_windows: int
+
+
+@functools.lru_cache(maxsize=64)
+def window_layout(grid: Tuple[int, ...], window: Tuple[int, ...], shift: Tuple[int, ...],
+                  device: torch.device) -> WindowLayout:
+    """The :class:`WindowLayout` of ``grid`` (cached: it depends on shapes only)."""
+    num_tokens = _prod(grid)
+    positions = torch.arange(num_tokens, device=device).reshape(1, *grid, 1)
+    padded, keep = pad_grid(positions, window)  # padding slots hold 0
+    dims = tuple(range(1, len(grid) + 1))
+    if any(shift):
+        negative = tuple(-s for s in shift)
+        padded = torch.roll(padded, negative, dims)
+        keep = None if keep is None else torch.roll(keep, negative, dims)
+    index = window_partition(padded, window)[..., 0]  # (nW, Nw)
+    num_windows, slots = index.shape
+    valid = None if keep is None else window_partition(keep[..., None], window)[..., 0]
+    mask = None
+    if any(shift):
+        regions = shifted_window_regions(padded.shape[1:-1], window, shift, device=device)
+        mask = regions[:, :, None] == regions[:, None, :]
+    if valid is not None:
+        mask = valid[:, None, :] if mask is None else mask & valid[:, None, :]
+        mask = mask.expand(num_windows, slots, slots).contiguous()
+    index = index.reshape(-1)
+    inverse = torch.empty(num_tokens, dtype=torch.long, device=device)
+    slot_ids = torch.arange(index.numel(), device=device)
+    real = slice(None) if valid is None else valid.reshape(-1)
+    inverse[index[real]] = slot_ids[real]
+    return WindowLayout(index, inverse, valid, mask, num_windows)
 
 
 def _product(lists):

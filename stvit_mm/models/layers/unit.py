@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import Block
-from .grouping import adaptive_max_pool_tokens, pad_grid, window_partition, window_reverse
+from .grouping import adaptive_max_pool_tokens, window_layout, window_reverse
 from .recovery import RecoveryBlock
 from .semantic import SemanticTokenGenerator
 from .window import WindowBlock
@@ -87,6 +87,11 @@ class WindowedDumbbellUnit(nn.Module):
         recovery_scope: 'global' (official): image tokens attend to all
             semantic tokens; 'local': to those of the surrounding windows.
         window_neighbours: side of the window neighbourhood of local scopes.
+        fit_window: in a dim where the grid is no larger than the window, the
+            window (pooling bins, neighbourhoods, window block) shrinks to the
+            grid (Video Swin's rule): semantic tokens then always summarise
+            real tokens, e.g. a 4-frame clip is pooled to 2 bins of 2 frames
+            instead of one real and one padding bin.
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
@@ -97,9 +102,11 @@ class WindowedDumbbellUnit(nn.Module):
                  layer_scale_init: Optional[float] = 1e-5, gen_shortcut: bool = True,
                  global_centres: bool = True, neighbourhood_inside: bool = False,
                  layer2_scope: str = 'global', recovery_scope: str = 'global',
-                 window_neighbours: int = 3, norm_layer: Type[nn.Module] = nn.LayerNorm,
+                 window_neighbours: int = 3, fit_window: bool = False,
+                 norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
+        self.fit_window = fit_window
         self.neighbourhood_inside = neighbourhood_inside
         for name, scope in (('layer2_scope', layer2_scope), ('recovery_scope', recovery_scope)):
             if scope not in SEMANTIC_SCOPES:
@@ -133,7 +140,7 @@ class WindowedDumbbellUnit(nn.Module):
         common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                       norm_layer=norm_layer, act_layer=act_layer)
         self.window_block = WindowBlock(window=self.window, drop=drop, drop_path=dpr[0],
-                                        **common)
+                                        fit_window=fit_window, **common)
         self.generator = SemanticTokenGenerator(
             pool_size=self.pool_size, drop_path=dpr[1:3], layer_scale_init=layer_scale_init,
             shortcut=gen_shortcut, global_centres=global_centres, **common)
@@ -145,28 +152,37 @@ class WindowedDumbbellUnit(nn.Module):
                          if recovery else None)
         self._index_cache: dict = {}
 
-    def _neighbourhood(self, grid: Tuple[int, ...], device: torch.device) -> Tuple[Tensor, Tensor]:
+    def window_for(self, grid: Sequence[int]) -> Tuple[int, ...]:
+        """The window used on ``grid`` (see ``fit_window``)."""
+        if not self.fit_window:
+            return self.window
+        return tuple(min(g, w) for g, w in zip(grid, self.window))
+
+    def _neighbourhood(self, grid: Tuple[int, ...], window: Tuple[int, ...],
+                       device: torch.device) -> Tuple[Tensor, Tensor]:
         """Image-token neighbourhood of every window: (nW, K) indices and validity."""
-        key = ('tokens', grid, device)
+        key = ('tokens', grid, window, device)
         if key not in self._index_cache:
-            index, valid = neighbourhood_index(grid, self.window, self.neighbourhood,
-                                               self.neighbourhood_inside)
+            # a shrunk window keeps the neighbourhood's margin around it
+            size = tuple(k - w + f for k, w, f in zip(self.neighbourhood, self.window, window))
+            index, valid = neighbourhood_index(grid, window, size, self.neighbourhood_inside)
             self._index_cache[key] = (index.to(device), valid.to(device))
         return self._index_cache[key]
 
-    def _window_neighbours(self, grid: Tuple[int, ...],
+    def _window_neighbours(self, grid: Tuple[int, ...], window: Tuple[int, ...],
                            device: torch.device) -> Tuple[Tensor, Tensor]:
         """Surrounding windows of every window: (nW, M) window indices and validity."""
-        key = ('windows', grid, device)
+        key = ('windows', grid, window, device)
         if key not in self._index_cache:
-            windows = tuple(-(-g // w) for g, w in zip(grid, self.window))
+            windows = tuple(-(-g // w) for g, w in zip(grid, window))
             ones = (1, ) * len(grid)
             index, valid = neighbourhood_index(windows, ones,
                                                (self.window_neighbours, ) * len(grid))
             self._index_cache[key] = (index.to(device), valid.to(device))
         return self._index_cache[key]
 
-    def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...]):
+    def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...],
+                         window: Tuple[int, ...]):
         """Per window, the projected semantic tokens of its surrounding windows.
 
         kv: (B, nW * S, 2C); keep: (B, nW * S) or None.
@@ -174,7 +190,7 @@ class WindowedDumbbellUnit(nn.Module):
         """
         B, _, D = kv.shape
         S = self.generator.num_tokens
-        index, valid = self._window_neighbours(grid, kv.device)
+        index, valid = self._window_neighbours(grid, window, kv.device)
         nW = index.shape[0]
         gathered = kv.reshape(B, nW, S, D)[:, index.reshape(-1)].reshape(B * nW, -1, D)
         if keep is None and bool(valid.all()):
@@ -186,10 +202,11 @@ class WindowedDumbbellUnit(nn.Module):
 
     def semantic_grid(self, grid: Sequence[int]) -> Tuple[int, ...]:
         """Spatial layout of the semantic tokens: windows x pool_size per dim."""
-        return tuple(-(-g // w) * p for g, w, p in zip(grid, self.window, self.pool_size))
+        return tuple(-(-g // w) * p for g, w, p in zip(grid, self.window_for(grid),
+                                                        self.pool_size))
 
-    def generate(self, x: Tensor, grid: Tuple[int, ...],
-                 keep: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+    def generate(self, x: Tensor, grid: Tuple[int, ...], keep: Optional[Tensor] = None,
+                 window: Optional[Tuple[int, ...]] = None) -> Tuple[Tensor, Optional[Tensor]]:
         """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C).
 
         Returns the semantic tokens and their validity (B, windows * S) bool,
@@ -197,18 +214,22 @@ class WindowedDumbbellUnit(nn.Module):
         """
         B, N, C = x.shape
         S = self.generator.num_tokens
-        padded, padded_keep = pad_grid(x.reshape(B, *grid, C), self.window, keep)
-        windows = window_partition(padded, self.window)  # (B*nW, Nw, C)
-        num_windows = windows.shape[0] // B
-        window_keep = None
-        if padded_keep is not None:
-            window_keep = window_partition(padded_keep[..., None], self.window)[..., 0]
-            window_keep = window_keep.repeat(B // padded_keep.shape[0], 1)  # (B*nW, Nw)
-        pooled = adaptive_max_pool_tokens(windows, self.window, self.pool_size, window_keep)
+        window = window or self.window_for(grid)
+        layout = window_layout(tuple(grid), window, (0, ) * len(window), x.device)
+        num_windows = layout.num_windows
+        windows = x.index_select(1, layout.index).reshape(B * num_windows, -1, C)
+        window_keep = layout.valid  # (nW, Nw) or None
+        if keep is not None:  # (Bk*nW, Nw)
+            given = keep.reshape(keep.shape[0], N)[:, layout.index].reshape(-1, windows.shape[1])
+            window_keep = (given if window_keep is None
+                           else given & window_keep.repeat(keep.shape[0], 1))
+        if window_keep is not None:
+            window_keep = window_keep.repeat(B * num_windows // window_keep.shape[0], 1)
+        pooled = adaptive_max_pool_tokens(windows, window, self.pool_size, window_keep)
 
         # Generator layer 1: keys/values of image tokens projected once, then gathered.
         layer1 = self.generator.layer1
-        index, valid = self._neighbourhood(grid, x.device)
+        index, valid = self._neighbourhood(grid, window, x.device)
         image_kv = layer1.project_kv(x)  # (B, N, 2C)
         neighbour_kv = image_kv[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
         kv = torch.cat([layer1.project_kv(pooled), neighbour_kv], dim=1)
@@ -236,7 +257,7 @@ class WindowedDumbbellUnit(nn.Module):
             semantic = layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
             return semantic, semantic_keep
         semantic_kv, semantic_mask = self._gather_semantic(
-            layer2.project_kv(semantic), semantic_keep, grid)
+            layer2.project_kv(semantic), semantic_keep, grid, window)
         image_kv = layer2.project_kv(x)[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
         mask = None
         if semantic_mask is not None or token_keep is not None or not bool(valid.all()):
@@ -265,8 +286,9 @@ class WindowedDumbbellUnit(nn.Module):
         """
         B, _, C = x.shape
         S = self.generator.num_tokens
+        window = self.window_for(grid)
         x = self.window_block(x, grid, keep)
-        semantic, semantic_keep = self.generate(x, grid, keep)
+        semantic, semantic_keep = self.generate(x, grid, keep, window)
         global_mask = local_mask = None
         if semantic_keep is not None and keep is not None:
             global_mask = semantic_keep[:, None, None, :]
@@ -280,23 +302,23 @@ class WindowedDumbbellUnit(nn.Module):
             return None, semantic
         if self.recovery_scope == 'global':
             return self.recovery(x, semantic, mask=global_mask), semantic
-        return self.recover_locally(x, grid, semantic, semantic_keep, keep), semantic
+        return self.recover_locally(x, grid, semantic, semantic_keep, keep, window), semantic
 
     def recover_locally(self, x: Tensor, grid: Tuple[int, ...], semantic: Tensor,
-                        semantic_keep: Optional[Tensor], keep: Optional[Tensor]) -> Tensor:
+                        semantic_keep: Optional[Tensor], keep: Optional[Tensor],
+                        window: Tuple[int, ...]) -> Tensor:
         """Image tokens of each window attend to the semantic tokens of the surrounding windows."""
         B, N, C = x.shape
         kv, mask = self._gather_semantic(self.recovery.project_kv(semantic),
-                                         semantic_keep if keep is not None else None, grid)
-        padded_grid = tuple(-(-g // w) * w for g, w in zip(grid, self.window))
-        crop = (slice(None), *(slice(0, g) for g in grid))
+                                         semantic_keep if keep is not None else None, grid,
+                                         window)
+        layout = window_layout(tuple(grid), window, (0, ) * len(window), x.device)
 
         def to_windows(q: Tensor) -> Tensor:  # (B, N, C) -> (B*nW, Nw, C)
-            return window_partition(pad_grid(q.reshape(B, *grid, C), self.window)[0],
-                                    self.window)
+            return q.index_select(1, layout.index).reshape(B * layout.num_windows, -1, C)
 
         def from_windows(out: Tensor) -> Tensor:  # (B*nW, Nw, C) -> (B, N, C)
-            return window_reverse(out, self.window, padded_grid)[crop].reshape(B, N, C)
+            return out.reshape(B, -1, C).index_select(1, layout.inverse)
 
         return self.recovery.forward_projected(
             x, kv, mask=None if mask is None else mask[:, None, None, :],

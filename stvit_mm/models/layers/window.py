@@ -1,11 +1,11 @@
 """(Shifted) window attention for grids of any number of dims, padding masked out."""
-from typing import Optional, Sequence, Tuple, Type
+from typing import Dict, Optional, Sequence, Tuple, Type
 
 import torch
 from torch import Tensor, nn
 
 from .attention import Attention
-from .grouping import pad_grid, shifted_window_regions, window_partition, window_reverse
+from .grouping import window_layout
 from .layer_scale import DropPath, layer_scale_or_identity
 from .mlp import Mlp
 from .position import gather_position_bias, relative_position_index, relative_position_table_size
@@ -27,44 +27,35 @@ class WindowAttention(Attention):
         self.register_buffer('relative_position_index', relative_position_index(self.window),
                              persistent=False)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self._sub_index: Dict[tuple, Tensor] = {}
 
-    def position_bias(self) -> Tensor:
-        """(1, heads, N, N) bias for the tokens of one window."""
+    def _index_for(self, window: Tuple[int, ...]) -> Tensor:
+        """Relative position index of a smaller ``window`` inside the full one (cached)."""
+        full = self.relative_position_index
+        if window == self.window:
+            return full
+        key = (window, full.device)
+        if key not in self._sub_index:
+            coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window],
+                                                indexing='ij')).flatten(1)
+            rows = torch.zeros(coords.shape[1], dtype=torch.long)
+            for axis, size in enumerate(self.window):  # raster index in the full window
+                rows = rows * size + coords[axis]
+            rows = rows.to(full.device)
+            self._sub_index[key] = full[rows][:, rows]
+        return self._sub_index[key]
+
+    def position_bias(self, window: Optional[Tuple[int, ...]] = None) -> Tensor:
+        """(1, heads, N, N) bias for the tokens of one window (or of a smaller sub-window)."""
         return gather_position_bias(self.relative_position_bias_table,
-                                    self.relative_position_index)
+                                    self._index_for(window or self.window))
 
     def attend_qkv(self, qkv: Tensor, bias: Optional[Tensor] = None,
-                   mask: Optional[Tensor] = None) -> Tensor:
+                   mask: Optional[Tensor] = None,
+                   window: Optional[Tuple[int, ...]] = None) -> Tensor:
         """qkv: (B * windows, N, 3C); ``bias`` is added to the position bias."""
-        position = self.position_bias()
+        position = self.position_bias(window)
         return super().attend_qkv(qkv, position if bias is None else position + bias, mask)
-
-
-def window_keep_mask(grid: Sequence[int], window: Sequence[int], shift: Sequence[int],
-                     keep: Optional[Tensor], batch: int,
-                     device: Optional[torch.device] = None) -> Optional[Tensor]:
-    """Boolean mask, broadcastable to (batch * windows, heads, N, N), for a padded, shifted grid.
-
-    Combines Swin's shifted-window regions (tokens attend within their region)
-    with padding (no token attends to a padded key).
-
-    Args:
-        grid: padded grid (whole windows).
-        keep: (batch or 1, *grid) bool, False on padding, already shifted.
-
-    Returns:
-        The mask, or None when neither shift nor padding applies.
-    """
-    mask = None
-    if any(shift):
-        regions = shifted_window_regions(grid, window, shift, device=device)
-        mask = regions[:, :, None] == regions[:, None, :]  # (nW, N, N)
-    repeats = batch
-    if keep is not None:
-        keys = window_partition(keep[..., None], window)[..., 0][:, None, :]  # (Bk*nW, 1, N)
-        mask = keys if mask is None else mask.repeat(keep.shape[0], 1, 1) & keys
-        repeats = batch // keep.shape[0]
-    return None if mask is None else mask.repeat(repeats, 1, 1)[:, None]
 
 
 class WindowBlock(nn.Module):
@@ -79,12 +70,15 @@ class WindowBlock(nn.Module):
         norm_layer, act_layer: as in :class:`Block`.
         window: window size per spatial dim, e.g. (7, 7) or (8, 7, 7).
         shift: cyclic shift per dim (None or 0 for W-MSA, window // 2 for SW-MSA).
+        fit_window: in a dim where the grid is no larger than the window, use
+            one window of the grid's size, unshifted (official Swin,
+            mmpretrain, Video Swin); off: pad and shift as mmdet's Swin does.
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
                  shift: Optional[Sequence[int]] = None, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop: float = 0.0, drop_path: float = 0.0,
-                 layer_scale_init: Optional[float] = None,
+                 layer_scale_init: Optional[float] = None, fit_window: bool = False,
                  norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
@@ -94,6 +88,7 @@ class WindowBlock(nn.Module):
                 not 0 <= s < w for s, w in zip(self.shift, self.window)):
             raise ValueError(f'WindowBlock: shift {self.shift} must be in [0, window) for '
                              f'window {self.window}')
+        self.fit_window = fit_window
         self.norm1 = norm_layer(dim)
         self.attn = WindowAttention(dim, num_heads, self.window, qkv_bias=qkv_bias,
                                     proj_drop=drop)
@@ -104,25 +99,30 @@ class WindowBlock(nn.Module):
         self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
         self.drop_path2 = DropPath(drop_path)
 
+    def window_for(self, grid: Sequence[int]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+        """(window, shift) used on ``grid`` (see ``fit_window``)."""
+        if not self.fit_window:
+            return self.window, self.shift
+        return (tuple(min(g, w) for g, w in zip(grid, self.window)),
+                tuple(s if g > w else 0 for s, g, w in zip(self.shift, grid, self.window)))
+
     def window_attention(self, x: Tensor, grid: Tuple[int, ...],
                          keep: Optional[Tensor] = None) -> Tensor:
         """Normalised tokens (B, N, C) on ``grid`` -> attention output (B, N, C)."""
         B, N, C = x.shape
-        # Project real tokens only, then pad the projections (padding is masked anyway).
-        qkv, keep = pad_grid(self.attn.qkv(x).reshape(B, *grid, 3 * C), self.window, keep)
-        padded = tuple(qkv.shape[1:-1])
-        dims = tuple(range(1, len(grid) + 1))
-        if any(self.shift):
-            negative = tuple(-s for s in self.shift)
-            qkv = torch.roll(qkv, negative, dims)
-            keep = None if keep is None else torch.roll(keep, negative, dims)
-        mask = window_keep_mask(padded, self.window, self.shift, keep, B, x.device)
-        out = self.attn.attend_qkv(window_partition(qkv, self.window), mask=mask)
-        out = window_reverse(out, self.window, padded)
-        if any(self.shift):
-            out = torch.roll(out, self.shift, dims)
-        crop = (slice(None), *(slice(0, g) for g in grid))
-        return self.attn.proj_drop(self.attn.proj(out[crop].reshape(B, N, C)))
+        window, shift = self.window_for(grid)
+        layout = window_layout(tuple(grid), window, shift, x.device)
+        slots = layout.index.numel() // layout.num_windows
+        # Project real tokens only; one gather pads, shifts and partitions the projections.
+        qkv = self.attn.qkv(x).index_select(1, layout.index).reshape(-1, slots, 3 * C)
+        mask = layout.mask  # (nW, Nw, Nw), shared by all images
+        if keep is not None:
+            keys = keep.reshape(keep.shape[0], N)[:, layout.index].reshape(-1, 1, slots)
+            mask = keys if mask is None else mask.repeat(keep.shape[0], 1, 1) & keys
+        out = self.attn.attend_qkv(qkv, mask=None if mask is None else mask[:, None],
+                                   window=window)
+        out = out.reshape(B, -1, C).index_select(1, layout.inverse)
+        return self.attn.proj_drop(self.attn.proj(out))
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tensor:
