@@ -1,6 +1,7 @@
 """STViT / STViT-R for plain ViT/DeiT (global semantic tokens), paper Sec. 3."""
 import copy
 import math
+from functools import partial
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -106,7 +107,10 @@ class STViT(BaseModule):
 
         depth = self.num_full_layers + 2 + self.num_semantic_layers + int(recovery)
         dpr = iter(drop_path_rates(drop_path_rate, depth))
-        block = dict(dim=dim, num_heads=heads, mlp_ratio=ratio, qkv_bias=qkv_bias, drop=drop_rate)
+        # LayerNorm eps 1e-6 as DeiT (timm, mmpretrain, official STViT): DeiT weights reproduce
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        block = dict(dim=dim, num_heads=heads, mlp_ratio=ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                     norm_layer=norm_layer)
         self.blocks = nn.ModuleList(
             [Block(drop_path=next(dpr), **block) for _ in range(self.num_full_layers)])
         self.generator = SemanticTokenGenerator(
@@ -117,7 +121,7 @@ class STViT(BaseModule):
             [Block(drop_path=next(dpr), **block) for _ in range(self.num_semantic_layers)])
         self.recovery = (RecoveryBlock(drop_path=next(dpr), layer_scale_init=layer_scale_init,
                                        **block) if recovery else None)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = norm_layer(dim)
 
         self._reset_parameters()
         # What the last foreign-checkpoint conversion did not load, and why.
