@@ -116,7 +116,7 @@ def test_checks_are_skipped_while_tracing(models):
     ('STViTSwin', dict(pool_size=8), 'pool_size 8 .* is larger than window_size 7; use at most'),
     ('STViTVideoSwin', dict(pool_size=(2, 8, 2)),
      r'semantic grid per window \(pool_size\) \(2, 8, 2\) is larger than the window'),
-    ('STViTSwin', dict(out_indices=(4, )), r'out_indices \(4,\) must lie in 0..3'),
+    ('STViTSwin', dict(out_indices=(4, )), r'out_indices \(4,\) must be non-empty and lie in 0..3'),
 ])
 def test_inconsistent_config(name, kwargs, message):
     with pytest.raises(ValueError, match=f'^{name}: {message}'):

@@ -18,8 +18,6 @@ from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens
 from ..layers.window import WindowBlock
 from .input_checks import check_input, register_checkpoint_check
 
-_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size'}
-
 
 def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
           pool_size: int) -> dict:
@@ -147,25 +145,104 @@ class SwinStage(nn.Module):
         return x, grid, down, down_grid
 
 
-def freeze_stages(backbone: nn.Module) -> None:
-    """Freeze ``patch_embed`` (frozen_stages >= 0) and stages ``< frozen_stages`` with their norms.
+class SwinFamilyBackbone(BaseModule):
+    """What STViTSwin and STViTVideoSwin share: arch resolution, stages, freezing, forward.
 
-    Shared by the Swin-family backbones (``patch_embed``, ``stages``, ``norm{i}``,
-    ``out_indices``, ``frozen_stages``), as mmdet's Swin freezes.
+    Subclasses set ``arch_zoo`` (name -> settings) and ``arch_defaults``
+    (optional arch-dict keys -> default, or a callable of the depths), build
+    ``patch_embed`` and call :meth:`_build_stages`.
     """
-    frozen = [backbone.patch_embed] if backbone.frozen_stages >= 0 else []
-    for i in range(min(backbone.frozen_stages, len(backbone.stages))):
-        frozen.append(backbone.stages[i])
-        if i in backbone.out_indices:
-            frozen.append(getattr(backbone, f'norm{i}'))
-    for module in frozen:
-        module.eval()
-        for p in module.parameters():
-            p.requires_grad = False
+    arch_zoo: Dict[str, dict] = {}
+    arch_defaults: Dict[str, object] = {}
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name}: arch must be a str or dict, got {type(arch).__name__}')
+        allowed = {'embed_dims', 'depths', 'num_heads'} | set(cls.arch_defaults)
+        unknown = set(arch) - allowed
+        if unknown:
+            raise ValueError(f'{name}: unknown arch keys {sorted(unknown)}; allowed '
+                             f'{sorted(allowed)}')
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'{name}: arch dict misses {sorted(missing)}')
+        depths = tuple(arch['depths'])
+        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
+                        num_heads=tuple(arch['num_heads']))
+        for key, default in cls.arch_defaults.items():
+            value = arch[key] if key in arch else (
+                default(depths) if callable(default) else default)
+            settings[key] = tuple(value) if isinstance(value, (list, tuple)) else value
+        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
+            raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
+        return settings
+
+    def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f'{type(self).__name__}: out_indices {tuple(out_indices)} must be '
+                             f'non-empty and lie in 0..{num_stages - 1}')
+
+    def _build_stages(self, arch: dict, window: Tuple[int, ...], unit_cfg: dict,
+                      recovery: bool, mlp_ratio: float, qkv_bias: bool, drop_rate: float,
+                      drop_path_rate: float, with_cp: bool, fit_window: bool) -> None:
+        """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
+        dims = self.num_features
+        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
+        self.stages = nn.ModuleList()
+        start = 0
+        for i, (depth, heads, units) in enumerate(
+                zip(arch['depths'], arch['num_heads'], arch['units'])):
+            self.stages.append(SwinStage(
+                dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
+                mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
+            start += depth
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+
+    def _freeze_stages(self) -> None:
+        """Freeze ``patch_embed`` (frozen_stages >= 0) and stages ``< frozen_stages`` with
+        their output norms, as mmdet's Swin does."""
+        frozen = [self.patch_embed] if self.frozen_stages >= 0 else []
+        for i in range(min(self.frozen_stages, len(self.stages))):
+            frozen.append(self.stages[i])
+            if i in self.out_indices:
+                frozen.append(getattr(self, f'norm{i}'))
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'SwinFamilyBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and getattr(self, 'norm_eval', False):
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def forward_stages(self, tokens: Tensor, grid: Tuple[int, ...]) -> List[Tensor]:
+        """Embedded tokens on ``grid`` -> the normalised maps of ``out_indices``."""
+        tokens = self.drop_after_pos(tokens)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            out, out_grid, tokens, grid = stage(tokens, grid)
+            if i in self.out_indices:
+                outs.append(tokens_to_map(getattr(self, f'norm{i}')(out), out_grid))
+        return outs
 
 
 @MODELS.register_module()
-class STViTSwin(BaseModule):
+class STViTSwin(SwinFamilyBackbone):
     """Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
 
     Each unit replaces 6 Swin blocks: a window block, a 2-layer semantic token
@@ -227,6 +304,8 @@ class STViTSwin(BaseModule):
                         _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=3)),
     }
 
+    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=3)
+
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
                  neighbourhood: int = 10, neighbourhood_inside: bool = False,
@@ -246,10 +325,7 @@ class STViTSwin(BaseModule):
         if pool_size > window_size:
             raise ValueError(f'STViTSwin: pool_size {pool_size} (semantic grid per window) is '
                              f'larger than window_size {window_size}; use at most the window')
-        for i in out_indices:
-            if not 0 <= i < len(dims):
-                raise ValueError(f'STViTSwin: out_indices {tuple(out_indices)} must lie in '
-                                 f'0..{len(dims) - 1}')
+        self._check_out_indices(out_indices, len(dims))
         self.arch_settings, self.recovery = arch, recovery
         self.in_channels, self.out_indices = in_channels, tuple(out_indices)
         self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
@@ -260,53 +336,16 @@ class STViTSwin(BaseModule):
                         global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
                         layer2_scope=layer2_scope, recovery_scope=recovery_scope,
                         window_neighbours=window_neighbours)
-        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
         self.patch_embed = PatchEmbed(in_channels, dims[0], stem)
         self.drop_after_pos = nn.Dropout(drop_rate)
-        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
-        self.stages = nn.ModuleList()
-        start = 0
-        for i, (depth, heads, units) in enumerate(
-                zip(arch['depths'], arch['num_heads'], arch['units'])):
-            self.stages.append(SwinStage(
-                dims[i], heads, depth, units, (window_size, ) * 2, unit_cfg,
-                recovery or i != last_sparse, mlp_ratio, qkv_bias, drop_rate,
-                rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
-            start += depth
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+        self._build_stages(arch, (window_size, ) * 2, unit_cfg, recovery, mlp_ratio, qkv_bias,
+                           drop_rate, drop_path_rate, with_cp, fit_window)
 
         init_transformer_weights(self)
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
         register_checkpoint_check(self)
         self._freeze_stages()
-
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'STViTSwin: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'STViTSwin: arch must be a str or dict, got {type(arch).__name__}')
-        unknown = set(arch) - _ARCH_KEYS
-        if unknown:
-            raise ValueError(f'STViTSwin: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(_ARCH_KEYS)}')
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'STViTSwin: arch dict misses {sorted(missing)}')
-        depths = tuple(arch['depths'])
-        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
-                        num_heads=tuple(arch['num_heads']),
-                        units=tuple(arch.get('units', (0, 0, depths[2] // 6, 0))),
-                        pool_size=arch.get('pool_size', 3))
-        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
-            raise ValueError('STViTSwin: depths, num_heads and units need one entry per stage')
-        return settings
 
     def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
         """Load pre-hook: convert mmdet/mmpretrain/official Swin and STViT-R checkpoints."""
@@ -323,30 +362,10 @@ class STViTSwin(BaseModule):
         print_log(f'STViTSwin: converted a {layout}-layout checkpoint ({len(source)} tensors '
                   f'-> {len(converted)}). Not loaded: {summary}', logger='current')
 
-    def _freeze_stages(self) -> None:
-        freeze_stages(self)
-
-    def train(self, mode: bool = True) -> 'STViTSwin':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViTSwin', self.in_channels, 'NCHW')
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Images (B, C, H, W) -> tuple of (B, C_i, H_i, W_i), one per ``out_indices``."""
         self._check_input(x)
-        tokens, grid = self.patch_embed(x)
-        tokens = self.drop_after_pos(tokens)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            out, out_grid, tokens, grid = stage(tokens, grid)
-            if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(out)
-                outs.append(tokens_to_map(out, out_grid))
-        return tuple(outs)
+        return tuple(self.forward_stages(*self.patch_embed(x)))

@@ -10,24 +10,20 @@ Checkpoints: mmaction2 ``SwinTransformer3D`` (``layers.{i}.blocks.{j}``) and
 2-D Swin / STViT-R-Swin image checkpoints (official, mmpretrain, mmdet, ours)
 load through a pre-hook; 2-D weights are inflated as Video Swin does.
 """
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
-from ..layers import drop_path_rates, init_transformer_weights
-from ..layers.grouping import tokens_to_map
+from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES
 from .input_checks import check_input, register_checkpoint_check
-from .stvit_swin import SwinStage, freeze_stages
+from .stvit_swin import SwinFamilyBackbone
 
 Size3 = Tuple[int, int, int]
-_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads', 'units', 'pool_size', 'neighbourhood'}
 OUT_TYPES = ('tuple', 'tensor')
 
 
@@ -68,7 +64,7 @@ class PatchEmbed3D(nn.Module):
 
 
 @MODELS.register_module()
-class STViTVideoSwin(BaseModule):
+class STViTVideoSwin(SwinFamilyBackbone):
     """Video Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
 
     Each unit replaces 6 Video Swin blocks of stage 3: a window block, a
@@ -133,6 +129,9 @@ class STViTVideoSwin(BaseModule):
                         _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 3, 3))),
     }
 
+    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=(2, 2, 2),
+                         neighbourhood=(8, 10, 10))
+
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, patch_size: Sequence[int] = (2, 4, 4),
                  window_size: Sequence[int] = (8, 7, 7),
@@ -165,9 +164,7 @@ class STViTVideoSwin(BaseModule):
             raise ValueError(f'STViTVideoSwin: out_type must be one of {OUT_TYPES}, got '
                              f'{out_type!r}')
         dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
-        if not out_indices or any(not 0 <= i < len(dims) for i in out_indices):
-            raise ValueError(f'STViTVideoSwin: out_indices {tuple(out_indices)} must be '
-                             f'non-empty and lie in 0..{len(dims) - 1}')
+        self._check_out_indices(out_indices, len(dims))
         if out_type == 'tensor' and len(out_indices) != 1:
             raise ValueError(f"STViTVideoSwin: out_type='tensor' needs exactly one out index, "
                              f'got {tuple(out_indices)}')
@@ -183,57 +180,17 @@ class STViTVideoSwin(BaseModule):
                         global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
                         layer2_scope=layer2_scope, recovery_scope=recovery_scope,
                         window_neighbours=window_neighbours)
-        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
         self.patch_embed = PatchEmbed3D(in_channels, dims[0], self.patch_size)
         self.drop_after_pos = nn.Dropout(drop_rate)
-        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
-        self.stages = nn.ModuleList()
-        start = 0
-        for i, (depth, heads, units) in enumerate(
-                zip(arch['depths'], arch['num_heads'], arch['units'])):
-            # Video Swin's window rule: a dim no larger than the window is one unshifted window
-            self.stages.append(SwinStage(
-                dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
-                mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window=True))
-            start += depth
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+        # Video Swin's window rule: a dim no larger than the window is one unshifted window
+        self._build_stages(arch, window, unit_cfg, recovery, mlp_ratio, qkv_bias, drop_rate,
+                           drop_path_rate, with_cp, fit_window=True)
 
         init_transformer_weights(self)
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
         register_checkpoint_check(self)
         self._freeze_stages()
-
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'STViTVideoSwin: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'STViTVideoSwin: arch must be a str or dict, got '
-                            f'{type(arch).__name__}')
-        unknown = set(arch) - _ARCH_KEYS
-        if unknown:
-            raise ValueError(f'STViTVideoSwin: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(_ARCH_KEYS)}')
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'STViTVideoSwin: arch dict misses {sorted(missing)}')
-        depths = tuple(arch['depths'])
-        default_units = tuple(d // 6 if i == 2 else 0 for i, d in enumerate(depths))
-        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
-                        num_heads=tuple(arch['num_heads']),
-                        units=tuple(arch.get('units', default_units)),
-                        pool_size=arch.get('pool_size', (2, 2, 2)),
-                        neighbourhood=arch.get('neighbourhood', (8, 10, 10)))
-        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
-            raise ValueError('STViTVideoSwin: depths, num_heads and units need one entry per '
-                             'stage')
-        return settings
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -342,16 +299,6 @@ class STViTVideoSwin(BaseModule):
                 raise ValueError(f'STViTVideoSwin: pretrained2d={self.pretrained2d} but '
                                  f'{self.pretrained} holds a {dims}-D model')
 
-    # ------------------------------------------------------------------ training modes
-
-    def _freeze_stages(self) -> None:
-        freeze_stages(self)
-
-    def train(self, mode: bool = True) -> 'STViTVideoSwin':
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
     # ------------------------------------------------------------------ forward
 
     def _check_input(self, x: Tensor) -> None:
@@ -363,12 +310,5 @@ class STViTVideoSwin(BaseModule):
         A tuple, or with ``out_type='tensor'`` the single output.
         """
         self._check_input(x)
-        tokens, grid = self.patch_embed(x)
-        tokens = self.drop_after_pos(tokens)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            out, out_grid, tokens, grid = stage(tokens, grid)
-            if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(out)
-                outs.append(tokens_to_map(out, out_grid))
+        outs = self.forward_stages(*self.patch_embed(x))
         return outs[0] if self.out_type == 'tensor' else tuple(outs)
