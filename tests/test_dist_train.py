@@ -1,4 +1,5 @@
-"""tools/dist_train.sh with 2 CPU processes (gloo): trains Mask R-CNN STViT-R-Swin-T, evaluates."""
+"""tools/dist_train.sh and dist_test.sh with 2 CPU processes (gloo): Mask R-CNN STViT-R-Swin-T
+trains, evaluates during training, then the checkpoint is tested with CocoMetric."""
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ from stvit_mm.datasets.synthetic_coco import make_coco_instance
 CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
 
 
-def test_dist_train_two_cpu_processes_then_coco_metric(tmp_path, repo_root):
+def test_dist_train_then_dist_test_two_cpu_processes(tmp_path, repo_root):
     data = str(tmp_path / 'coco') + '/'
     make_coco_instance(data, num_train=8, num_val=4)
     work = tmp_path / 'work'
@@ -36,3 +37,13 @@ def test_dist_train_two_cpu_processes_then_coco_metric(tmp_path, repo_root):
     assert len(losses) == 3 and all(loss == loss for loss in losses)  # 3 iterations, no NaN
     metrics = [s for s in scalars if 'coco/bbox_mAP' in s]
     assert metrics and 'coco/segm_mAP' in metrics[-1]
+
+    # the same 2-process launch for testing: both ranks' results gathered into one COCO eval
+    test_work = tmp_path / 'test'
+    proc = subprocess.run(['bash', 'tools/dist_test.sh', CONFIG, str(work / 'iter_3.pth'), '2',
+                           '--work-dir', str(test_work), '--cfg-options', *options],
+                          cwd=repo_root, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
