@@ -20,6 +20,7 @@ setup(
         'mmpretrain>=1.1,<1.3',
         'mmaction2>=1.1,<1.3',
         'pycocotools>=2.0.6',
+        'matplotlib>=3.5',
         'setuptools>=69,<82',
     ],
     extras_require={'tests': ['pytest>=7', 'hypothesis>=6']},

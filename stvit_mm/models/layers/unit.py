@@ -160,25 +160,27 @@ class WindowedDumbbellUnit(nn.Module):
 
     def _neighbourhood(self, grid: Tuple[int, ...], window: Tuple[int, ...],
                        device: torch.device) -> Tuple[Tensor, Tensor]:
-        """Image-token neighbourhood of every window: (nW, K) indices and validity."""
+        """Image-token neighbourhood of every window: (nW, K) indices, validity, all valid."""
         key = ('tokens', grid, window, device)
         if key not in self._index_cache:
             # a shrunk window keeps the neighbourhood's margin around it
             size = tuple(k - w + f for k, w, f in zip(self.neighbourhood, self.window, window))
             index, valid = neighbourhood_index(grid, window, size, self.neighbourhood_inside)
-            self._index_cache[key] = (index.to(device), valid.to(device))
+            self._index_cache[key] = (index.to(device), valid.to(device),
+                                      _all_inside(grid, window, size, self.neighbourhood_inside))
         return self._index_cache[key]
 
     def _window_neighbours(self, grid: Tuple[int, ...], window: Tuple[int, ...],
                            device: torch.device) -> Tuple[Tensor, Tensor]:
-        """Surrounding windows of every window: (nW, M) window indices and validity."""
+        """Surrounding windows of every window: (nW, M) window indices, validity, all valid."""
         key = ('windows', grid, window, device)
         if key not in self._index_cache:
             windows = tuple(-(-g // w) for g, w in zip(grid, window))
             ones = (1, ) * len(grid)
-            index, valid = neighbourhood_index(windows, ones,
-                                               (self.window_neighbours, ) * len(grid))
-            self._index_cache[key] = (index.to(device), valid.to(device))
+            size = (self.window_neighbours, ) * len(grid)
+            index, valid = neighbourhood_index(windows, ones, size)
+            self._index_cache[key] = (index.to(device), valid.to(device),
+                                      _all_inside(windows, ones, size, False))
         return self._index_cache[key]
 
     def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...],
@@ -190,10 +192,10 @@ class WindowedDumbbellUnit(nn.Module):
         """
         B, _, D = kv.shape
         S = self.generator.num_tokens
-        index, valid = self._window_neighbours(grid, window, kv.device)
+        index, valid, all_valid = self._window_neighbours(grid, window, kv.device)
         nW = index.shape[0]
         gathered = kv.reshape(B, nW, S, D)[:, index.reshape(-1)].reshape(B * nW, -1, D)
-        if keep is None and bool(valid.all()):
+        if keep is None and all_valid:
             return gathered, None
         mask = valid[None, :, :, None].expand(B, -1, -1, S)
         if keep is not None:
@@ -229,7 +231,7 @@ class WindowedDumbbellUnit(nn.Module):
 
         # Generator layer 1: keys/values of image tokens projected once, then gathered.
         layer1 = self.generator.layer1
-        index, valid = self._neighbourhood(grid, window, x.device)
+        index, valid, all_valid = self._neighbourhood(grid, window, x.device)
         image_kv = layer1.project_kv(x)  # (B, N, 2C)
         neighbour_kv = image_kv[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
         kv = torch.cat([layer1.project_kv(pooled), neighbour_kv], dim=1)
@@ -238,7 +240,7 @@ class WindowedDumbbellUnit(nn.Module):
         if window_keep is not None:
             semantic_keep = window_keep.any(-1, keepdim=True).expand(-1, S).reshape(B, -1)
         mask = None
-        if token_keep is not None or not bool(valid.all()):
+        if token_keep is not None or not all_valid:
             neighbour_keep = valid[None].expand(B, -1, -1)
             if token_keep is not None:
                 neighbour_keep = neighbour_keep & token_keep[:, index]
@@ -260,7 +262,7 @@ class WindowedDumbbellUnit(nn.Module):
             layer2.project_kv(semantic), semantic_keep, grid, window)
         image_kv = layer2.project_kv(x)[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
         mask = None
-        if semantic_mask is not None or token_keep is not None or not bool(valid.all()):
+        if semantic_mask is not None or token_keep is not None or not all_valid:
             image_mask = valid[None].expand(B, -1, -1)
             if token_keep is not None:
                 image_mask = image_mask & token_keep[:, index]
@@ -336,6 +338,22 @@ def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Seque
     sem_grid = [-(-g // w) * p for g, w, p in zip(grid, window, pool_size)]
     return window_reverse(semantic.reshape(-1, _numel(pool_size), C), pool_size,
                           sem_grid).reshape(B, -1, C)
+
+
+def _all_inside(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
+                inside: bool) -> bool:
+    """``bool(neighbourhood_index(grid, window, size, inside)[1].all())`` from the sizes alone.
+
+    A Python bool, so forward passes branch on it without reading a tensor
+    (``Tensor.item()`` is a graph break under torch.compile).
+    """
+    for g, w, k in zip(grid, window, size):
+        starts = [i * w - (k - w) // 2 for i in range(-(-g // w))]
+        if inside:
+            starts = [min(max(s, 0), max(g - k, 0)) for s in starts]
+        if min(starts) < 0 or max(starts) + k > g:
+            return False
+    return True
 
 
 def _numel(size: Sequence[int]) -> int:
