@@ -1,5 +1,6 @@
-# Quick start: `make demo` (main job on generated data) and `make test` (test suite).
-# Both install first; `make install` is idempotent (seconds when everything is in place).
+# Quick start: `make demo` (main job on generated data) and `make test` (test suite);
+# `make demo-video`: video recognition (mmaction2) on generated clips.
+# All install first; `make install` is idempotent (seconds when everything is in place).
 PYTHON ?= python
 SHARED_WHEELS := $(abspath ../shared/wheels)
 # A prebuilt mmcv wheel beside the checkout (this machine kind) saves a 20-minute source build.
@@ -7,12 +8,15 @@ ifneq ($(wildcard $(SHARED_WHEELS)/*.whl),)
 export PIP_FIND_LINKS := $(strip $(PIP_FIND_LINKS) $(SHARED_WHEELS))
 endif
 
-.PHONY: install demo test test-all
+.PHONY: install demo demo-video test test-all
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
 
 demo: install
 	$(PYTHON) tools/demo.py
+
+demo-video: install
+	$(PYTHON) tools/demo_video.py
 
 test: install
 	$(PYTHON) -m pytest -q tests

@@ -33,14 +33,17 @@ CLS_STOCK, CLS_OURS = 'mmpretrain::deit/deit-small_4xb256_in1k.py', 'configs/stv
 
 def run(cmd: list, log_path: str) -> str:
     """Run a tool, echo its progress lines, keep the full log; stop the demo if it fails."""
-    print('$ ' + ' '.join(osp.relpath(c, ROOT) if osp.isabs(c) else c for c in cmd), flush=True)
+    shown = ['python'] + [osp.relpath(c, ROOT) if osp.isabs(c) else c for c in cmd[1:]]
+    print('$ ' + ' '.join(shown), flush=True)
     lines = []
     with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc, open(log_path, 'w') as log:
         for line in proc.stdout:
             log.write(line)
             lines.append(line)
-            if re.search(r'(Iter|Epoch)\((train|val|test)\)|Saving checkpoint|error', line):
+            # (not a bare 'error': torch's build settings line holds -Werror flags)
+            if re.search(r'(Iter|Epoch)\((train|val|test)\)|Saving checkpoint|Traceback|'
+                         r'[A-Za-z]*Error\b|error:', line):
                 print('   ' + line.rstrip()[:170], flush=True)
     if proc.returncode:
         sys.exit(f'demo: {cmd[1]} failed (exit {proc.returncode}); see {log_path}')
