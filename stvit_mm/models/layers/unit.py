@@ -159,7 +159,7 @@ class WindowedDumbbellUnit(nn.Module):
         return tuple(min(g, w) for g, w in zip(grid, self.window))
 
     def _neighbourhood(self, grid: Tuple[int, ...], window: Tuple[int, ...],
-                       device: torch.device) -> Tuple[Tensor, Tensor]:
+                       device: torch.device) -> Tuple[Tensor, Tensor, bool]:
         """Image-token neighbourhood of every window: (nW, K) indices, validity, all valid."""
         key = ('tokens', grid, window, device)
         if key not in self._index_cache:
@@ -171,7 +171,7 @@ class WindowedDumbbellUnit(nn.Module):
         return self._index_cache[key]
 
     def _window_neighbours(self, grid: Tuple[int, ...], window: Tuple[int, ...],
-                           device: torch.device) -> Tuple[Tensor, Tensor]:
+                           device: torch.device) -> Tuple[Tensor, Tensor, bool]:
         """Surrounding windows of every window: (nW, M) window indices, validity, all valid."""
         key = ('windows', grid, window, device)
         if key not in self._index_cache:
