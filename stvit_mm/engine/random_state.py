@@ -91,15 +91,15 @@ class RandomStateHook(Hook):
     priority = 'LOW'  # after_train_iter/epoch before CheckpointHook (VERY_LOW) saves
 
     def __init__(self) -> None:
-        self._states: Optional[List[Dict[str, Any]]] = None  # per rank, for the next save
+        self._state: Optional[Dict[str, Any]] = None  # this rank's, for the next save
         self._loaded: Optional[List[Dict[str, Any]]] = None  # from the resumed checkpoint
         self._before_val: Optional[Dict[str, Any]] = None
 
     # ---------------------------------------------------------------- saving
 
     def _capture(self) -> None:
-        state = get_random_state()
-        self._states = all_gather_object(state) if get_world_size() > 1 else [state]
+        # local and cheap every iteration; ranks are gathered only when a checkpoint is saved
+        self._state = get_random_state()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._capture()
@@ -108,8 +108,10 @@ class RandomStateHook(Hook):
         self._capture()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        states = self._states if self._states is not None else [get_random_state()]
-        checkpoint[CHECKPOINT_KEY] = states
+        # every rank calls this hook (only rank 0 writes the file), so it can gather
+        state = self._state if self._state is not None else get_random_state()
+        checkpoint[CHECKPOINT_KEY] = (all_gather_object(state) if get_world_size() > 1
+                                      else [state])
 
     # ---------------------------------------------------------------- validation
 
