@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import torch
+
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
 
 CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
@@ -23,14 +25,22 @@ def test_dist_train_then_dist_test_two_cpu_processes(tmp_path, repo_root):
                 'param_scheduler.1.end=3', 'model.test_cfg.rcnn.score_thr=0.0']
     env = dict(os.environ, PORT='29611', PYTHON=sys.executable)
     proc = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work),
-                           '--cfg-options', *options], cwd=repo_root, env=env,
+                           '--cfg-options', *options,
+                           'default_hooks.checkpoint.save_best=coco/bbox_mAP'],
+                          cwd=repo_root, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     # mmengine's environment report: 2 processes, wrapped in DDP without device ids (CPU)
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert "model_wrapper_cfg = dict(device_ids=None, type='MMDistributedDataParallel')" in log
-    assert (work / 'iter_3.pth').is_file()
+    # rank 0 alone saves; RandomStateHook gathered both ranks' generator states beforehand,
+    # for the periodic checkpoint and for the best one (saved after validation)
+    best = list(work.glob('best_coco_bbox_mAP_iter_3.pth'))
+    assert len(best) == 1 and (work / 'iter_3.pth').is_file()
+    for path in (work / 'iter_3.pth', best[0]):
+        checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+        assert len(checkpoint['random_state']) == 2, path
     scalars = [json.loads(line) for line in
                next(work.glob('*/vis_data/scalars.json')).read_text().splitlines()]
     losses = [s['loss'] for s in scalars if 'loss' in s]

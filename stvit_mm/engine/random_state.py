@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
@@ -83,8 +83,8 @@ class RandomStateHook(Hook):
     the next training iteration, so its random draws are isolated: the
     states before validation are put back after it.
 
-    Each process's states are saved (gathered on rank 0, which writes the
-    checkpoint). A resume with another number of processes restores rank
+    Each process's states are saved (gathered before every save that a
+    ``CheckpointHook`` makes; rank 0 writes the checkpoint). A resume with another number of processes restores rank
     0's states on every rank and warns: it cannot reproduce that run anyway.
     ``tools/train.py`` adds this hook to every config.
     """
@@ -92,31 +92,56 @@ class RandomStateHook(Hook):
 
     def __init__(self) -> None:
         self._state: Optional[Dict[str, Any]] = None  # this rank's, for the next save
+        self._gathered: Optional[List[Dict[str, Any]]] = None  # every rank's, for the next save
         self._loaded: Optional[List[Dict[str, Any]]] = None  # from the resumed checkpoint
         self._before_val: Optional[Dict[str, Any]] = None
 
     # ---------------------------------------------------------------- saving
+    #
+    # mmengine's Runner.save_checkpoint is master-only: before_save_checkpoint
+    # runs on rank 0 alone, where no collective can be called. The other
+    # ranks' states are therefore gathered (a collective, all ranks) in the
+    # hooks that precede a save: after the train iteration/epoch on which a
+    # CheckpointHook saves, and before validation when it keeps the best one.
 
-    def _capture(self) -> None:
-        # local and cheap every iteration; ranks are gathered only when a checkpoint is saved
+    @staticmethod
+    def _checkpoint_hooks(runner) -> List[CheckpointHook]:
+        return [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+
+    def _capture(self, gather: bool) -> None:
         self._state = get_random_state()
+        # every CheckpointHook decides identically on every rank, so all ranks join or skip
+        self._gathered = (all_gather_object(self._state)
+                          if gather and get_world_size() > 1 else None)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._capture()
+        self._capture(any(
+            not h.by_epoch and (h.every_n_train_iters(runner, h.interval, h.save_begin)
+                                or (h.save_last and h.is_last_train_iter(runner)))
+            for h in self._checkpoint_hooks(runner)))
 
     def after_train_epoch(self, runner) -> None:
-        self._capture()
+        self._capture(any(
+            h.by_epoch and (h.every_n_epochs(runner, h.interval, h.save_begin)
+                            or (h.save_last and h.is_last_train_epoch(runner)))
+            for h in self._checkpoint_hooks(runner)))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # every rank calls this hook (only rank 0 writes the file), so it can gather
-        state = self._state if self._state is not None else get_random_state()
-        checkpoint[CHECKPOINT_KEY] = (all_gather_object(state) if get_world_size() > 1
-                                      else [state])
+        if get_world_size() > 1 and self._gathered is not None:
+            checkpoint[CHECKPOINT_KEY] = self._gathered
+        else:
+            # one process, or a save no CheckpointHook announced (a custom hook):
+            # rank 0's states only; a resume on more ranks restores them everywhere and warns
+            checkpoint[CHECKPOINT_KEY] = [self._state if self._state is not None
+                                          else get_random_state()]
 
     # ---------------------------------------------------------------- validation
 
     def before_val(self, runner) -> None:
         self._before_val = get_random_state()
+        if (get_world_size() > 1 and self._state is not None  # validation during training
+                and any(h.save_best for h in self._checkpoint_hooks(runner))):
+            self._gathered = all_gather_object(self._state)  # for a best checkpoint
 
     def after_val(self, runner) -> None:
         if self._before_val is not None:
