@@ -188,6 +188,35 @@ def test_own_checkpoint_still_loads_strictly(tmp_path):
             torch.testing.assert_close(model.state_dict()[key], value, msg=f'{name} {key}')
 
 
+# ------------------------------------------------------------------ config typos
+
+@pytest.mark.parametrize('config, option, message', [
+    ('configs/stvit_deit_t_synthetic.py', 'model.backbone.archh=small',
+     r"config: model.backbone \(STViT\) has no option 'archh'; did you mean 'arch'\?"),
+    ('configs/mask_rcnn_stvit_r_swin_t_synthetic.py', 'model.backbone.recovry=False',
+     r"config: model.backbone \(STViTSwin\) has no option 'recovry'; did you mean "
+     r"'recovery'\?"),
+    ('configs/stvit_deit_t_synthetic.py', 'model.backbone.arch.depth=3',
+     r'--cfg-options model.backbone.arch.depth=3: .*arch is a dict in the child config'),
+])
+def test_config_typo_is_named_before_anything_is_built(tmp_path, repo_root, monkeypatch,
+                                                       config, option, message):
+    monkeypatch.chdir(repo_root)
+    with pytest.raises(SystemExit, match=f'^error: {message}'):
+        train_tool.main([config, '--work-dir', str(tmp_path), '--cfg-options', option])
+
+
+def test_config_typo_in_get_flops(capsys, repo_root, monkeypatch):
+    import get_flops
+    monkeypatch.chdir(repo_root)
+    assert get_flops.main(['configs/video_stvit_r_swin_t_synthetic.py', '--cfg-options',
+                           'model.backbone.pool_szie=[1,2,2]']) == 2
+    error = capsys.readouterr().err.strip()
+    assert '\n' not in error
+    assert error == ("get_flops.py: error: config: model.backbone (STViTVideoSwin) has no "
+                     "option 'pool_szie'; did you mean 'pool_size'?")
+
+
 # ------------------------------------------------------------------ data
 
 def test_dataset_path_that_does_not_exist(tmp_path, repo_root, monkeypatch):

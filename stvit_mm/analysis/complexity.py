@@ -90,12 +90,15 @@ def load_config(config: Union[str, Any], cfg_options: Optional[dict] = None) -> 
         cfg_options: overrides as from ``--cfg-options`` (``{'a.b': value}``).
     """
     from mmengine.config import Config
-    if isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-    else:
-        cfg = Config.fromfile(resolve_config_path(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    try:
+        if isinstance(config, Config):
+            cfg = copy.deepcopy(config)
+            utils_config.merge_options(cfg, cfg_options)
+            utils_config.check_model_options(cfg)
+        else:
+            cfg = utils_config.load_config(resolve_config_path(config), cfg_options)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(cfg.get('model'), dict):
         raise ConfigError(f'config {cfg.filename} has no model dict')
     return cfg

@@ -1,7 +1,9 @@
 """Config loading that also accepts ``mmdet::``-style package paths."""
+import difflib
 import importlib.util
+import inspect
 import os
-from typing import Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
 
@@ -31,11 +33,65 @@ def resolve_config_path(path: str) -> str:
     return resolved
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config file (plain or ``pkg::rel`` path) and apply ``--cfg-options``."""
-    cfg = Config.fromfile(resolve_config_path(path))
-    if cfg_options:
+def merge_options(cfg: Config, cfg_options: Optional[dict]) -> None:
+    """Apply ``--cfg-options``; ValueError naming the option when mmengine cannot merge it."""
+    if not cfg_options:
+        return
+    try:
         cfg.merge_from_dict(cfg_options)
+    except (TypeError, KeyError) as err:
+        message = err.args[0] if err.args else err
+        raise ValueError(f'--cfg-options {" ".join(f"{k}={v}" for k, v in cfg_options.items())}: '
+                         f'{message}') from None
+
+
+def _our_model_classes() -> dict:
+    import stvit_mm.models as models  # registers them
+    return {name: getattr(models, name) for name in models.__all__}
+
+
+def _typed_dicts(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield where, node
+        for key, value in node.items():
+            yield from _typed_dicts(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _typed_dicts(value, f'{where}[{i}]')
+
+
+def check_model_options(cfg: Config) -> None:
+    """ValueError for an option our backbones/necks do not take (a config typo).
+
+    Without it the typo surfaces as a TypeError deep inside the Runner, after
+    the datasets are built; this names the key, the class and the closest option.
+    """
+    ours = _our_model_classes()
+    for where, node in _typed_dicts(cfg.get('model'), 'model'):
+        cls = ours.get(node['type'].rsplit('.', 1)[-1])
+        if cls is None:
+            continue
+        parameters = inspect.signature(cls.__init__).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            continue
+        accepted = [name for name in parameters if name != 'self']
+        for key in node:
+            if key != 'type' and key not in accepted:
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f'options: {", ".join(accepted)}'
+                raise ValueError(f"config: {where} ({cls.__name__}) has no option '{key}'; "
+                                 f'{hint}')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Load a config file (plain or ``pkg::rel`` path), apply ``--cfg-options``, check it.
+
+    ValueError for options that cannot be merged or that our models do not take.
+    """
+    cfg = Config.fromfile(resolve_config_path(path))
+    merge_options(cfg, cfg_options)
+    check_model_options(cfg)
     return cfg
 
 
