@@ -56,24 +56,48 @@ def test_render_marks_unmeasured_speed_and_lists_commands():
                  stock_throughput=10.0, unit='images', latency_ms=50.0, stock_latency_ms=75.0,
                  device='cpu (2 threads)', shape=[224, 224], date='2026-01-01', machine='m',
                  command='python tools/make_model_zoo.py --benchmark stvit_deit_s_in1k.py')
+    backbone = dict(bench, ratio=3.0, batch_size=1, command='python tools/make_model_zoo.py '
+                    '--benchmark mask_rcnn_stvit_r_swin_t.py --backbone-only')
+    benchmarks = {'stvit_deit_s_in1k.py': bench,
+                  'mask_rcnn_stvit_r_swin_t.py': dict(backbone=backbone)}
     rows = [make_model_zoo.Row(c, make_model_zoo.ZOO[c], _fake_result(2e9), _fake_result(4e9),
-                               bench if c == 'stvit_deit_s_in1k.py' else None,
-                               make_model_zoo.stock_reference(c)) for c in configs]
-    page = make_model_zoo.render(rows, {'stvit_deit_s_in1k.py': bench})
-    assert page.count('not measured') == 2 * (len(configs) - 1)
-    assert '2.00x (b=8)' in page and bench['command'] in page
+                               benchmarks.get(c), make_model_zoo.stock_reference(c))
+            for c in configs]
+    page = make_model_zoo.render(rows, benchmarks)
+    # 3 speed cells a config: whole-model throughput and latency, backbone throughput
+    assert page.count('not measured') == 3 * len(configs) - 2 - 1
+    assert '| 2.00x (b=8) | 1.50x | not measured |' in page
+    assert '| not measured | not measured | 3.00x (b=1) |' in page
+    assert bench['command'] in page and backbone['command'] in page
+    assert '| `mask_rcnn_stvit_r_swin_t.py` | backbone | 20.00 image/s |' in page
     for config in configs:
         assert f'`{config}`' in page
     assert ('python tools/convert_checkpoint.py STViT-R-Swin-S.pth stvit_r_swin_s_in1k.pth '
             '--from official-stvit-r-swin --config configs/stvit_r_swin_s_in1k.py') in page
 
 
+def test_backbone_and_model_measurements_are_kept_side_by_side(tmp_path):
+    path = str(tmp_path / 'benchmarks.json')
+    model, backbone = dict(ratio=1.1, command='a'), dict(ratio=1.3, command='b')
+    make_model_zoo.save_benchmarks({'stvit_deit_s_in1k.py': model}, path)
+    make_model_zoo.save_benchmarks({'stvit_deit_s_in1k.py': dict(backbone=backbone)}, path)
+    assert make_model_zoo.load_benchmarks(path) == {
+        'stvit_deit_s_in1k.py': dict(model, backbone=backbone)}
+    newer = dict(ratio=1.2, command='c')
+    make_model_zoo.save_benchmarks({'stvit_deit_s_in1k.py': newer}, path)
+    assert make_model_zoo.load_benchmarks(path) == {
+        'stvit_deit_s_in1k.py': dict(newer, backbone=backbone)}
+
+
 def test_recorded_benchmarks_are_complete():
     for config, entry in make_model_zoo.load_benchmarks().items():
         assert config in make_model_zoo.ZOO
-        for key in ('ratio', 'latency_speedup', 'batch_size', 'command', 'date', 'machine',
-                    'device'):
-            assert entry.get(key), (config, key)
+        records = make_model_zoo.measurements(entry)
+        assert records, config
+        for part, record in records:
+            for key in ('ratio', 'latency_speedup', 'batch_size', 'command', 'date', 'machine',
+                        'device'):
+                assert record.get(key), (config, part, key)
 
 
 def test_committed_page_lists_every_config():

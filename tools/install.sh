@@ -55,16 +55,7 @@ else
     else
         say "no usable wheel: building mmcv $MMCV_VERSION with ops from source."
         say "This takes about 20-25 minutes on 2 cores; compiler progress follows."
-        rm -rf "$BUILD_DIR/mmcv-src" && mkdir -p "$BUILD_DIR/mmcv-src" "$BUILD_DIR/wheels"
-        "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
-            "mmcv==$MMCV_VERSION" -d "$BUILD_DIR/mmcv-src"
-        tar xzf "$BUILD_DIR/mmcv-src/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD_DIR/mmcv-src"
-        src="$BUILD_DIR/mmcv-src/mmcv-$MMCV_VERSION"
-        # torch >= 2.14 headers need C++20 (upstream mmcv#3341); harmless for older torch.
-        sed -i "s/'-std=c++17'/'-std=c++20'/g" "$src/setup.py"
-        MMCV_WITH_OPS=1 FORCE_CUDA=${FORCE_CUDA:-0} MAX_JOBS=${MAX_JOBS:-2} \
-            "$PY" -m pip wheel -v --no-build-isolation --no-deps "$src" -w "$BUILD_DIR/wheels" 2>&1 |
-            grep --line-buffered -E '^\[[0-9]+/[0-9]+\]|error|Error' || true
+        PYTHON="$PY" bash "$ROOT/tools/build_mmcv_wheel.sh" "$MMCV_VERSION" "$BUILD_DIR/wheels" "$BUILD_DIR"
         pip_install "$BUILD_DIR"/wheels/mmcv-$MMCV_VERSION-*.whl
         mmcv_ok || { say "ERROR: mmcv built but 'import mmcv.ops' fails"; exit 1; }
         say "mmcv $MMCV_VERSION built and installed"

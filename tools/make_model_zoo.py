@@ -6,6 +6,8 @@
     python tools/make_model_zoo.py --benchmark [CONFIG ...] [--batch-size N] [...]
                                                    # measure CPU/GPU speed vs stock, record it
                                                    # in docs/benchmarks.json, rewrite the page
+    python tools/make_model_zoo.py --benchmark [CONFIG ...] --backbone-only [...]
+                                                   # the same for the backbones alone
 
 For every config in configs/ (except *_synthetic.py) the page lists: the
 stock OpenMMLab config it inherits and the stock model it is compared with
@@ -13,8 +15,8 @@ stock OpenMMLab config it inherits and the stock model it is compared with
 config with the stock backbone), parameters and multiply-adds of both
 (stvit_mm.analysis.complexity_from_config, as tools/get_flops.py: 224x224
 images, 800x1333 detection images, 32x224x224 clips), the throughput ratio
-recorded in docs/benchmarks.json (tools/benchmark.py's harness; "not
-measured" where absent), the paper's accuracy of the matching model, the stock
+recorded in docs/benchmarks.json for the whole model and for the backbone
+alone (tools/benchmark.py's harness; "not measured" where absent), the paper's accuracy of the matching model, the stock
 accuracy and weights (from the installed packages' metafiles), and where to
 get weights with the tools/convert_checkpoint.py command.
 
@@ -450,11 +452,23 @@ def _shape(result: dict) -> str:
     return 'x'.join(str(s) for s in shape[1:])  # without channels
 
 
-def _speed(bench: Optional[dict]) -> Tuple[str, str]:
-    if not bench:
-        return 'not measured', 'not measured'
-    return (f"{bench['ratio']:.2f}x (b={bench['batch_size']})",
-            f"{bench['latency_speedup']:.2f}x")
+def _throughput(record: Optional[dict]) -> str:
+    return f"{record['ratio']:.2f}x (b={record['batch_size']})" if record else 'not measured'
+
+
+def _speed(bench: Optional[dict]) -> Tuple[str, str, str]:
+    """Whole-model throughput ratio, batch-1 latency speed-up, backbone throughput ratio."""
+    bench = bench or {}
+    model = bench if 'ratio' in bench else None
+    return (_throughput(model),
+            f"{model['latency_speedup']:.2f}x" if model else 'not measured',
+            _throughput(bench.get('backbone')))
+
+
+def measurements(bench: dict) -> List[Tuple[str, dict]]:
+    """(part, record) of each speed measurement of one config: whole model and/or backbone."""
+    out = [('model', bench)] if 'ratio' in bench else []
+    return out + ([('backbone', bench['backbone'])] if 'backbone' in bench else [])
 
 
 def _link(url: str, text: str = 'link') -> str:
@@ -480,9 +494,11 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
         f"{DEFAULT_CLIP_LEN}x{shapes['recognizer3d'][0]}x{shapes['recognizer3d'][1]} clips "
         '(video). G = 1e9, M = 1e6; params of the whole model.',
         '- **speed**: throughput / the stock model\'s at the batch size shown, and batch-1 '
-        'latency speed-up, both measured by `tools/make_model_zoo.py --benchmark` '
-        "(`tools/benchmark.py`'s harness, whole model, both models in one process); the "
-        'machine and command of each measurement are listed at the end.',
+        'latency speed-up, of the whole model (mmdet detectors: tensor mode, the RoI heads on '
+        'all RPN proposals, as the MACs) and of the backbone alone (`--backbone-only`, on the '
+        'input it gets in the model), measured by `tools/make_model_zoo.py --benchmark` '
+        "(`tools/benchmark.py`'s harness, both models in one process); the machine and "
+        'command of each measurement are listed at the end.',
         '- **accuracy**: ours as published in the STViT paper (CVPR 2023) or the official '
         'READMEs where the paper has the same model, "-" where it has not; stock from the '
         'OpenMMLab metafiles. No weights were trained or evaluated here.',
@@ -497,10 +513,10 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
         lines += ['', f'## {title}', '',
                   '| config | model | stock model | input | params ours / stock (M) | backbone '
                   'MACs ours / stock (G) | ratio | model MACs ours / stock (G) | ratio | '
-                  'throughput vs stock | b=1 latency speed-up |',
-                  '|---|---|---|---|---|---|---|---|---|---|---|']
+                  'throughput vs stock | b=1 latency speed-up | backbone throughput vs stock |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|---|']
         for r in task_rows:
-            speed, latency = _speed(r.benchmark)
+            speed, latency, backbone_speed = _speed(r.benchmark)
             lines.append(
                 f"| [`{r.config}`](../configs/{r.config}) | {r.entry.name} | "
                 f'{r.entry.stock_name} | {_shape(r.ours)} | '
@@ -508,7 +524,8 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
                 f"{_g(r.ours['backbone_flops'])} / {_g(r.stock['backbone_flops'])} | "
                 f"{_ratio(r.ours['backbone_flops'], r.stock['backbone_flops'])} | "
                 f"{_g(r.ours['flops'])} / {_g(r.stock['flops'])} | "
-                f"{_ratio(r.ours['flops'], r.stock['flops'])} | {speed} | {latency} |")
+                f"{_ratio(r.ours['flops'], r.stock['flops'])} | {speed} | {latency} | "
+                f'{backbone_speed} |')
         lines += ['', '| config | inherits | compared with | accuracy, paper (ours) | '
                   'accuracy, stock | stock weights |', '|---|---|---|---|---|---|']
         for r in task_rows:
@@ -542,12 +559,13 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
     if not measured:
         lines.append('None yet: run `python tools/make_model_zoo.py --benchmark [CONFIG ...]`.')
     else:
-        lines += ['| config | ours | stock | ratio | latency b=1 ours / stock | device | date | '
-                  'machine | command |', '|---|---|---|---|---|---|---|---|---|']
-        for config, b in measured:
+        lines += ['| config | part | ours | stock | ratio | latency b=1 ours / stock | device | '
+                  'date | machine | command |', '|---|---|---|---|---|---|---|---|---|---|']
+        for config, part, b in [(c, part, record) for c, bench in measured
+                                for part, record in measurements(bench)]:
             unit = b['unit'][:-1]
             lines.append(
-                f"| `{config}` | {b['throughput']:.2f} {unit}/s | "
+                f"| `{config}` | {part} | {b['throughput']:.2f} {unit}/s | "
                 f"{b['stock_throughput']:.2f} {unit}/s | {b['ratio']:.2f}x | "
                 f"{b['latency_ms']:.1f} / {b['stock_latency_ms']:.1f} ms | {b['device']}, "
                 f"batch {b['batch_size']}, {'x'.join(map(str, b['shape']))} | {b['date']} | "
@@ -601,9 +619,9 @@ def run_benchmarks(configs: Sequence[str], args: argparse.Namespace, command: st
             result = benchmark_configs(
                 [stock, osp.join(CONFIG_DIR, config)], batch_size=args.batch_size,
                 device=args.device, warmup=args.warmup, repeats=args.repeats, iters=args.iters,
-                min_time=args.min_time, log=log)
+                min_time=args.min_time, backbone_only=args.backbone_only, log=log)
             base, ours = result['results']
-            entries[config] = dict(
+            record = dict(
                 stock=ZOO[config].inherits if ZOO[config].stock_backbone is None
                 else stock_description(config),
                 throughput=ours['throughput'], stock_throughput=base['throughput'],
@@ -615,13 +633,17 @@ def run_benchmarks(configs: Sequence[str], args: argparse.Namespace, command: st
                 measure=result['measure'], timing_method=result['timing_method'],
                 date=datetime.date.today().isoformat(), machine=machine_description(),
                 command=command)
+            entries[config] = dict(backbone=record) if args.backbone_only else record
             log(f"{config}: {ours['throughput']:.2f} vs {base['throughput']:.2f} "
                 f"{ours['unit']}/s ({ours['ratio']:.2f}x)")
     return entries
 
 
 def save_benchmarks(entries: Dict[str, dict], path: str = BENCHMARKS) -> None:
-    merged = {**load_benchmarks(path), **entries}
+    """Record new measurements; a whole-model one keeps the config's backbone one and back."""
+    merged = load_benchmarks(path)
+    for config, entry in entries.items():
+        merged[config] = {**merged.get(config, {}), **entry}
     ordered = {c: merged[c] for c in ZOO if c in merged}
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w', encoding='utf-8') as f:
@@ -653,6 +675,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--min-time', type=float, default=0.0, metavar='S',
                         help='--benchmark: minimum seconds per repeat')
     parser.add_argument('--threads', type=int, help='--benchmark: torch CPU threads')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='--benchmark: time the backbones alone (recorded beside the '
+                        'whole-model measurement)')
     return parser.parse_args(argv)
 
 
