@@ -53,6 +53,25 @@ def test_backbone_only_library_call():
     assert result['ratio'] == 1.0 and positive(result['throughput'])
 
 
+def test_batch_1_latency_is_the_throughput_forwards(monkeypatch):
+    """At batch 1 the timed forwards are the latency samples (none timed twice)."""
+    from stvit_mm.analysis import complexity
+    calls = []
+    real = complexity.time_forward
+
+    def counting(fn, iters, *args, **kwargs):
+        calls.append(iters)
+        return real(fn, iters, *args, **kwargs)
+
+    monkeypatch.setattr(complexity, 'time_forward', counting)
+    report = benchmark_configs([STVIT_T], shape=(32, 48), batch_size=1, warmup=0, repeats=3,
+                               iters=2)
+    assert calls == [0, 0, 2, 2, 2]  # warm-up at both batch sizes, then one call a repeat
+    (result, ) = report['results']
+    assert result['latency_ms'] == pytest.approx(1000 / result['throughput'], rel=0.5)
+    assert report['timing_method'].endswith('(the same forwards)')
+
+
 def test_peak_memory_of_known_forward():
     """Two Linear layers (256 -> 1024 -> 256), batch 64: the hidden output and the
     activation's output coexist (2 x 64 x 1024 float32 = 0.5 MiB) at the peak."""

@@ -271,7 +271,11 @@ TASK_NOTES = {
                  'on all RPN proposals (1000 per image at test time), and Cascade Mask R-CNN '
                  'runs its mask head in each of its 3 stages, unlike inference on the final '
                  'detections. The backbone MACs are what the paper compares (-31% / -32% for '
-                 'Swin-S / B).',
+                 'Swin-S / B). The same holds for speed: the RoI heads, identical in both '
+                 'models, take most of a detector\'s CPU time in this forward, so the '
+                 'whole-model ratio stays near 1 and within the run-to-run noise of a shared '
+                 'CPU (compare the two Swin-T rows: same backbones, measured in separate runs); '
+                 'the backbone column is the comparison the paper makes.',
     'video': 'Paper: Video Swin with semantic tokens on Kinetics-400 at -0.3 top-1, -27% FLOPs '
              'and +25% FPS; which sizes and the absolute numbers are not verified here, so no '
              'per-config paper accuracy is listed.',

@@ -647,7 +647,8 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         warmup=warmup, repeats=repeats, iters=iters, min_time=min_time,
         timing_method=(f'median over {repeats} repeats of >= {iters} forwards each (models '
                        f'interleaved per repeat, {warmup} warm-up forwards excluded); latency: '
-                       'median of single batch-1 forwards'),
+                       'median of single batch-1 forwards'
+                       + (' (the same forwards)' if batch_size == 1 else '')),
         memory_method=MEMORY_METHODS[torch_device.type],
     )
 
@@ -674,15 +675,22 @@ def _warm_up(entries: Sequence[_Entry], warmup: int, backbone_only: bool, device
 def _time_interleaved(entries: Sequence[_Entry], repeats: int, iters: int, min_time: float,
                       backbone_only: bool, device: torch.device,
                       log: Callable[[str], None]) -> None:
-    """Each repeat times every model in turn: throughput at the batch size, then latency."""
+    """Each repeat times every model in turn: throughput at the batch size, then latency.
+
+    At batch size 1 the throughput forwards are the latency samples: timing
+    more of the same forward would only halve the samples per second spent.
+    """
     for repeat in range(repeats):
         for entry in entries:
             log(f'repeat {repeat + 1}/{repeats}: {entry.config}')
             durations = time_forward(_forward_fn(entry.case, backbone_only), iters, device,
                                      min_time)
             entry.throughputs.append(entry.case.batch_size * len(durations) / sum(durations))
-            entry.latencies += time_forward(_forward_fn(entry.single, backbone_only), iters,
-                                            device)
+            if entry.case.batch_size == 1:  # these forwards are batch-1 forwards already
+                entry.latencies += durations
+            else:
+                entry.latencies += time_forward(_forward_fn(entry.single, backbone_only), iters,
+                                                device)
 
 
 def _entry_result(entry: _Entry, backbone_only: bool, device: torch.device) -> Dict[str, Any]:

@@ -84,8 +84,9 @@ class RandomStateHook(Hook):
     states before validation are put back after it.
 
     Each process's states are saved (gathered before every save that a
-    ``CheckpointHook`` makes; rank 0 writes the checkpoint). A resume with another number of processes restores rank
-    0's states on every rank and warns: it cannot reproduce that run anyway.
+    ``CheckpointHook`` makes; rank 0 writes the checkpoint). A resume with
+    another number of processes restores rank 0's states on every rank and
+    warns: it cannot reproduce that run anyway.
     ``tools/train.py`` adds this hook to every config.
     """
     priority = 'LOW'  # after_train_iter/epoch before CheckpointHook (VERY_LOW) saves

@@ -79,7 +79,8 @@ def check_model_options(cfg: Config) -> None:
         for key in node:
             if key != 'type' and key not in accepted:
                 close = difflib.get_close_matches(key, accepted, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f'options: {", ".join(accepted)}'
+                hint = (f"did you mean '{close[0]}'?" if close
+                        else f'options: {", ".join(accepted)}')
                 raise ValueError(f"config: {where} ({cls.__name__}) has no option '{key}'; "
                                  f'{hint}')
 
