@@ -41,7 +41,8 @@ def test_mmcv_source_build_gives_working_ops(tmp_path, repo_root):
     subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', str(venv)],
                    check=True)
     python = str(venv / 'bin' / 'python')
-    subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', str(wheel)], check=True)
+    subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--ignore-installed',
+                    str(wheel)], check=True)
     proc = subprocess.run([python, '-c', CHECK_OPS.format(venv=str(venv))],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
