@@ -90,13 +90,10 @@ def load_config(config: Union[str, Any], cfg_options: Optional[dict] = None) -> 
         cfg_options: overrides as from ``--cfg-options`` (``{'a.b': value}``).
     """
     from mmengine.config import Config
+    cfg = (copy.deepcopy(config) if isinstance(config, Config)
+           else Config.fromfile(resolve_config_path(config)))
     try:
-        if isinstance(config, Config):
-            cfg = copy.deepcopy(config)
-            utils_config.merge_options(cfg, cfg_options)
-            utils_config.check_model_options(cfg)
-        else:
-            cfg = utils_config.load_config(resolve_config_path(config), cfg_options)
+        utils_config.apply_options(cfg, cfg_options)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if not isinstance(cfg.get('model'), dict):

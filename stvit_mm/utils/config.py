@@ -91,9 +91,14 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     ValueError for options that cannot be merged or that our models do not take.
     """
     cfg = Config.fromfile(resolve_config_path(path))
+    apply_options(cfg, cfg_options)
+    return cfg
+
+
+def apply_options(cfg: Config, cfg_options: Optional[dict] = None) -> None:
+    """Merge ``--cfg-options`` into a loaded config, then check its model options."""
     merge_options(cfg, cfg_options)
     check_model_options(cfg)
-    return cfg
 
 
 def missing_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test')) -> list:
