@@ -1,7 +1,8 @@
 # Quick start: `make demo` (main job on generated data) and `make test` (test suite);
 # `make demo-video`: video recognition (mmaction2) on generated clips.
 # All install first; `make install` is idempotent (seconds when everything is in place).
-PYTHON ?= python
+# The active environment's interpreter (`python` in a venv; `python3` where no `python` exists).
+PYTHON ?= $(shell command -v python >/dev/null 2>&1 && echo python || echo python3)
 SHARED_WHEELS := $(abspath ../shared/wheels)
 # A prebuilt mmcv wheel beside the checkout (this machine kind) saves a 20-minute source build.
 ifneq ($(wildcard $(SHARED_WHEELS)/*.whl),)

@@ -20,6 +20,7 @@ setup(
         'mmpretrain>=1.1,<1.3',
         'mmaction2>=1.1,<1.3',
         'pycocotools>=2.0.6',
+        'safetensors>=0.4',
         'matplotlib>=3.5',
         'setuptools>=69,<82',
     ],

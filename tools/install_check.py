@@ -7,7 +7,6 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MMENGINE, MMCV = sys.argv[1], sys.argv[2]
 
 
 def check(name, fn):
@@ -34,11 +33,40 @@ def mmcv_ops():
 
 
 def stack():
+    """Every requirements.txt line is installed at a version it admits (so a requirement
+    added later is installed on an existing environment too), and exactly one OpenCV."""
     from importlib import metadata
-    import cv2, decord, hypothesis, mmaction, mmdet, mmpretrain, pycocotools, pytest  # noqa
+    unmet = unmet_requirements(os.path.join(ROOT, 'requirements.txt'))
+    if unmet:
+        print(f'unmet requirements: {", ".join(unmet)}', file=sys.stderr)
+        return False
+    import cv2, decord, mmaction, mmdet, mmpretrain  # noqa: F401,E401  (they import)
     opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
               if _has_dist(metadata, d)]
     return len(opencv) == 1
+
+
+def unmet_requirements(path):
+    """The requirement lines of ``path`` that the environment does not satisfy."""
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    unmet = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if not line or line.startswith('-'):
+                continue
+            req = Requirement(line)
+            if req.marker is not None and not req.marker.evaluate():
+                continue
+            try:
+                version = metadata.version(req.name)
+            except metadata.PackageNotFoundError:
+                unmet.append(f'{req} (not installed)')
+                continue
+            if not req.specifier.contains(version, prereleases=True):
+                unmet.append(f'{req} (have {version})')
+    return unmet
 
 
 def _has_dist(metadata, name):
@@ -63,8 +91,10 @@ def package():
     return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
 
 
-check('torch', torch_pair)
-check('mmcv', mmcv_ops)
-check('stack', stack)
-check('setuptools', setuptools_pin)
-check('package', package)
+if __name__ == '__main__':
+    MMENGINE, MMCV = sys.argv[1], sys.argv[2]
+    check('torch', torch_pair)
+    check('mmcv', mmcv_ops)
+    check('stack', stack)
+    check('setuptools', setuptools_pin)
+    check('package', package)

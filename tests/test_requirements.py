@@ -1,0 +1,43 @@
+"""What a fresh machine gets is what the code needs: every requirement is installed at an
+admitted version, and every third-party import is declared (so `make install` brings it)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from install_check import unmet_requirements  # tools/ is on sys.path (conftest)
+
+UNDECLARED_IMPORTS_HOOK = os.path.join('..', 'shared', 'hooks', 'undeclared-imports.py')
+
+
+def test_requirements_txt_is_satisfied(repo_root):
+    assert unmet_requirements(os.path.join(repo_root, 'requirements.txt')) == []
+
+
+def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
+    # setup.py's ranges must admit what requirements.txt pins, or `pip install -e .` with
+    # dependencies would replace the verified stack.
+    text = open(os.path.join(repo_root, 'setup.py'), encoding='utf-8').read()
+    block = re.search(r'install_requires=\[(.*?)\]', text, re.S).group(1)
+    requirements = tmp_path / 'install_requires.txt'
+    requirements.write_text('\n'.join(re.findall(r"'([^']+)'", block)))
+    assert unmet_requirements(str(requirements)) == []
+
+
+def test_unmet_requirement_is_reported(tmp_path):
+    requirements = tmp_path / 'requirements.txt'
+    requirements.write_text('# comment\npytest>=1\nno-such-package-xyz==1.0\npytest<1  # old\n')
+    unmet = unmet_requirements(str(requirements))
+    assert unmet[0] == 'no-such-package-xyz==1.0 (not installed)'
+    assert unmet[1].startswith('pytest<1 (have ') and len(unmet) == 2
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), UNDECLARED_IMPORTS_HOOK)),
+    reason='the shared undeclared-imports hook is not beside this checkout')
+def test_every_third_party_import_is_declared(repo_root):
+    result = subprocess.run([sys.executable, UNDECLARED_IMPORTS_HOOK], cwd=repo_root,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
