@@ -36,23 +36,6 @@ def stub_mmaction_drn() -> None:
     sys.modules[module.__name__] = module
 
 
-def load_mmengine_checkpoints_fully() -> None:
-    """torch >= 2.6 defaults ``torch.load(weights_only=True)``, which rejects the
-    message hub and numpy state in mmengine checkpoints and breaks resume/test
-    (mmengine PR #1670, unreleased). Re-register mmengine's local-file loader
-    with ``weights_only=False``; only checkpoint files the user names go through it."""
-    import torch
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    def load_from_local(filename, map_location):
-        filename = os.path.expanduser(filename)
-        if not os.path.isfile(filename):
-            raise FileNotFoundError(f'checkpoint {filename} does not exist; check the path')
-        return torch.load(filename, map_location=map_location, weights_only=False)
-
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-
-
 def warn_duplicate_opencv() -> None:
     """mmcv pulls ``opencv-python`` and mmaction2 ``opencv-contrib-python``; pip
     installs both into one ``cv2`` folder, and uninstalling either breaks it."""
@@ -70,7 +53,6 @@ def warn_duplicate_opencv() -> None:
 
 def apply_all() -> None:
     stub_mmaction_drn()
-    load_mmengine_checkpoints_fully()
     warn_duplicate_opencv()
 
 

@@ -51,6 +51,8 @@ from torch import Tensor, nn  # noqa: E402
 
 from stvit_mm.analysis import ConfigError, build_model, load_config  # noqa: E402
 from stvit_mm.models import STViT, STViTSwin  # noqa: E402
+from stvit_mm.utils.safe_checkpoint import (  # noqa: E402
+    UnsafeCheckpointError, add_trust_checkpoint_argument, load_checkpoint_file)
 from stvit_mm.models.converters import (Conversion, convert_deit, convert_swin,  # noqa: E402
                                         deit_new_parameter, detect_deit_layout,
                                         detect_swin_layout, swin_new_parameter)
@@ -142,9 +144,8 @@ def load_source(path: str) -> Dict[str, Tensor]:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return dict(load_file(path))
-    # Official release files also pickle their training config, so weights_only=False; the
-    # user names the file, as with mmengine's loader in this project (stvit_mm/compat.py).
-    return unwrap_checkpoint(torch.load(path, map_location='cpu', weights_only=False), path)
+    # Weights and known types only (official release files' yacs config loads as a dict).
+    return unwrap_checkpoint(load_checkpoint_file(path, map_location='cpu'), path)
 
 
 def unwrap_checkpoint(obj: object, name: str = 'checkpoint') -> Dict[str, Tensor]:
@@ -563,6 +564,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='leave out keys matching any REGEX instead of failing on them')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. model.backbone.arch=small')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -577,7 +579,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         target = (target_from_config(args.config, args.cfg_options) if args.config else
                   target_from_arch(args.arch, args.source))
         result = convert_checkpoint(checkpoint, args.source, target, args.ignore)
-    except (ConversionError, ConfigError, FileNotFoundError) as error:
+    except (ConversionError, ConfigError, FileNotFoundError, UnsafeCheckpointError) as error:
         print(f'convert_checkpoint.py: error: {error}', file=sys.stderr)
         return 1
     save_result(result, args.dst)

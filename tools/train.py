@@ -19,6 +19,8 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
+from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a detector/classifier/recognizer')
@@ -35,6 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='override config entries, e.g. train_cfg.max_iters=10')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -46,8 +49,10 @@ def build_cfg(args: argparse.Namespace):
     import stvit_mm.engine  # noqa: F401  (registers RandomStateHook)
     from stvit_mm.datasets.image_errors import name_unreadable_images
     from stvit_mm.utils.config import check_data_paths, load_config
+    from stvit_mm.utils.safe_checkpoint import use_safe_checkpoint_loading
 
     name_unreadable_images()  # a corrupt image names the file and the fix
+    use_safe_checkpoint_loading()  # load_from / resume never run pickled code
 
     cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:
@@ -88,15 +93,19 @@ def build_cfg(args: argparse.Namespace):
 
 def main(argv=None) -> None:
     from mmengine.runner import Runner
-    from stvit_mm.utils.dist import launched
+    from stvit_mm.utils.dist import LaunchError, launched
+    from stvit_mm.utils.safe_checkpoint import UnsafeCheckpointError
 
     args = parse_args(argv)
     try:
         cfg = build_cfg(args)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
-    with launched(cfg, args.launcher):
-        Runner.from_cfg(cfg).train()
+    try:
+        with launched(cfg, args.launcher):
+            Runner.from_cfg(cfg).train()
+    except (LaunchError, UnsafeCheckpointError) as err:
+        raise SystemExit(f'error: {err}')
 
 
 if __name__ == '__main__':

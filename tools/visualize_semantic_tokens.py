@@ -39,6 +39,7 @@ import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
 from stvit_mm.analysis.complexity import ConfigError, json_stdout  # noqa: E402
+from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
 from stvit_mm.analysis.semantic_maps import (build_visualization_model,  # noqa: E402
                                              image_paths, visualize_image)
 
@@ -65,6 +66,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='long side of each figure in pixels, at most (default 1600)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. model.backbone.recovery_scope=global')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -323,10 +323,15 @@ def build_visualization_model(config: Union[str, Any], checkpoint: Optional[str]
 
 def _load_weights(model: nn.Module, checkpoint: str, log: Callable[[str], None]) -> None:
     from mmengine.runner.checkpoint import _load_checkpoint
+
+    from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+    use_safe_checkpoint_loading()
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise ConfigError(f'checkpoint {checkpoint} does not exist')
     try:
         loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    except UnsafeCheckpointError as error:
+        raise ConfigError(str(error)) from None
     except Exception as error:  # noqa: BLE001  (any unreadable file is bad input)
         raise ConfigError(f'cannot read checkpoint {checkpoint}: {error}') from error
     state = loaded

@@ -1,11 +1,16 @@
-"""Distributed launch on machines without GPUs (gloo on CPU processes)."""
+"""Distributed launch on machines without GPUs (gloo on CPU processes; torchrun or srun)."""
 import os
+import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+
+class LaunchError(RuntimeError):
+    """The process was not started the way its launcher needs."""
 
 
 def prepare_launcher(cfg: Config, launcher: str) -> bool:
@@ -22,13 +27,16 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
         return False
-    if launcher != 'pytorch':
-        raise ValueError(f'launcher {launcher!r} without GPUs is not supported; use '
-                         "tools/dist_train.sh (torchrun, launcher 'pytorch')")
+    if launcher == 'slurm':
+        set_env_from_slurm()
+    elif launcher != 'pytorch':
+        raise LaunchError(f'launcher {launcher!r} without GPUs is not supported; use '
+                         "tools/dist_train.sh (torchrun, launcher 'pytorch') or "
+                         "tools/slurm_train.sh (launcher 'slurm')")
     for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         if var not in os.environ:
-            raise RuntimeError(f"launcher 'pytorch' needs ${var}; start with torchrun or "
-                               'tools/dist_train.sh')
+            raise LaunchError(f"launcher {launcher!r} needs ${var}; start with torchrun or "
+                              'tools/dist_train.sh')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
@@ -36,6 +44,31 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
         dist.init_process_group(backend='gloo')
         return True
     return False
+
+
+def set_env_from_slurm() -> None:
+    """torch.distributed's ``env://`` variables from the ones srun sets, as mmengine does
+    for GPUs: rank, world size and local rank of this task; the first node of the job
+    as master (``scontrol show hostnames``) unless MASTER_ADDR is set; MASTER_PORT
+    29500 unless set."""
+    missing = [v for v in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+               if v not in os.environ]
+    if missing:
+        raise LaunchError(f"launcher 'slurm' needs ${missing[0]}; start with srun or "
+                          'tools/slurm_train.sh')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    if 'MASTER_ADDR' not in os.environ:
+        try:
+            nodes = subprocess.run(['scontrol', 'show', 'hostnames',
+                                    os.environ['SLURM_NODELIST']], check=True,
+                                   capture_output=True, text=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise LaunchError(f"launcher 'slurm': cannot resolve the job's nodes with "
+                               f'scontrol ({error}); set MASTER_ADDR') from None
+        os.environ['MASTER_ADDR'] = nodes[0]
+    os.environ.setdefault('MASTER_PORT', '29500')
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.safe_checkpoint import use_safe_checkpoint_loading
 from ..converters import unwrap_release_file
 from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
@@ -183,6 +184,10 @@ class STViT(BaseModule):
                 raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
                                  f'square grid; cannot resize to {self.pos_grid}')
             state_dict[key] = resize_grid_embed(stored, (side, side), self.pos_grid)
+
+    def init_weights(self) -> None:
+        use_safe_checkpoint_loading()  # init_cfg Pretrained: weights and known types only
+        super().init_weights()
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)

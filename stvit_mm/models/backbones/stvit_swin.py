@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.safe_checkpoint import use_safe_checkpoint_loading
 from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import pad_grid, tokens_to_map
@@ -183,6 +184,10 @@ class SwinFamilyBackbone(BaseModule):
         if not len(depths) == len(settings['num_heads']) == len(settings['units']):
             raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
         return settings
+
+    def init_weights(self) -> None:
+        use_safe_checkpoint_loading()  # init_cfg Pretrained: weights and known types only
+        super().init_weights()
 
     def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
