@@ -8,7 +8,7 @@
 #     training, AdamW lr 1e-4 wd 0.05, 36 epochs, steps at 27 and 33).
 # The official runs used fp16: add `--amp` to tools/train.py on CUDA.
 _base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 pretrained = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.0/swin_small_patch4_window7_224.pth'  # noqa
 # Paper switches (STViTSwin defaults: generator attention shortcut and global centres G on,

@@ -4,7 +4,7 @@
 # stay stock. Not ViTDet's full recipe (no LSJ 1024 crops, no layer-wise lr decay, 2fc heads).
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
 custom_imports = dict(
-    imports=['stvit_mm.models'], allow_failed_imports=False)
+    imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 pretrained = 'https://download.openmmlab.com/mmclassification/v0/deit/deit-small_pt-4xb256_in1k_20220218-9425b9bb.pth'  # noqa
 model = dict(

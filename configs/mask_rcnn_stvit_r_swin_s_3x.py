@@ -1,7 +1,7 @@
 # Mask R-CNN, STViT-R-Swin-S backbone, COCO 3x with multi-scale crop training: mmdet's Swin-S
 # 3x config (AMP: AmpOptimWrapper, CUDA only) with only the backbone swapped.
 _base_ = 'mmdet::swin/mask-rcnn_swin-s-p4-w7_fpn_amp-ms-crop-3x_coco.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

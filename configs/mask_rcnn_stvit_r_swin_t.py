@@ -1,7 +1,7 @@
 # Mask R-CNN, STViT-R-Swin-T backbone, COCO 1x: mmdet's Swin-T config with only the backbone
 # swapped. Neck, heads, data, AdamW schedule and runtime are mmdet's, unchanged.
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

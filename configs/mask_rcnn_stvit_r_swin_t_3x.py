@@ -1,7 +1,7 @@
 # Mask R-CNN, STViT-R-Swin-T backbone, COCO 3x with multi-scale crop training: mmdet's Swin-T
 # 3x config with only the backbone swapped (see mask_rcnn_stvit_r_swin_t.py).
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

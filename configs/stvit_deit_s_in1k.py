@@ -2,7 +2,7 @@
 # swapped. STViT keeps DeiT's arch/img_size/patch_size (and drop_path_rate) arguments, so only
 # the type changes; the head's in_channels stays that of the stock config.
 _base_ = 'mmpretrain::deit/deit-small_4xb256_in1k.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(backbone=dict(type='STViT'))
 

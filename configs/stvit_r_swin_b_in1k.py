@@ -1,7 +1,7 @@
 # STViT-R-Swin-B on ImageNet-1k, as the official STViT-R-Swin-B checkpoint was trained: the
 # STViT-R-Swin-S config (see there) at Swin-B width on the stock mmpretrain Swin-B recipe.
 _base_ = 'mmpretrain::swin_transformer/swin-base_16xb64_in1k.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

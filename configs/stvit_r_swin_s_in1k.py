@@ -4,7 +4,7 @@
 # through `model.backbone.init_cfg=dict(type='Pretrained', checkpoint=PATH)` (converted on load;
 # the official `head` is not mapped onto `head.fc`). Neck (GAP) and head stay stock.
 _base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -3,7 +3,7 @@
 # switches as stvit_r_swin_s_in1k.py) so the three sizes differ only in width, depth and drop
 # path. Stage 3 (6 blocks) is one dumbbell unit of 2x2 semantic tokens per window.
 _base_ = 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py'
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

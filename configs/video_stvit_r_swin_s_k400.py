@@ -15,7 +15,7 @@
 # "<frame dir> <total frames> <label>", and RawFrameDecode instead of DecordInit + DecordDecode
 # in the pipelines (see video_stvit_r_swin_t_synthetic.py).
 _base_ = 'mmaction::recognition/swin/swin-small-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py'  # noqa: E501
-custom_imports = dict(imports=['stvit_mm.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -75,7 +75,7 @@ def test_trusted_opt_in_unpickles_fully(tmp_path, monkeypatch):
 
 def test_importing_stvit_mm_leaves_mmengine_loading_alone(malicious):
     path, _ = malicious
-    code = ('import stvit_mm.models, stvit_mm.engine\n'
+    code = ('import stvit_mm.models\n'
             'from mmengine.runner.checkpoint import CheckpointLoader\n'
             "assert CheckpointLoader._schemes[''].__module__.startswith('mmengine')\n"
             'try:\n'

@@ -321,7 +321,7 @@ def test_k400_config_changes_only_the_backbone(size, repo_root, monkeypatch):
     stock = load_config(f'mmaction::recognition/swin/swin-{size}-p244-w877_in1k-pre_8xb8-amp-'
                         '32x2x1-30e_kinetics400-rgb.py')
     a, b = _without_scope(ours.to_dict()), _without_scope(stock.to_dict())
-    assert a.pop('custom_imports') == dict(imports=['stvit_mm.models'],
+    assert a.pop('custom_imports') == dict(imports=['stvit_mm.models', 'stvit_mm.engine'],
                                            allow_failed_imports=False)
     ours_backbone, stock_backbone = a['model'].pop('backbone'), b['model'].pop('backbone')
     assert a == b

@@ -9,6 +9,8 @@ Detection (the main use):
 Classification:
  5. train + evaluate STViT-DeiT-Tiny on a generated ImageNet-format set;
  6. FLOPs and CPU throughput of STViT-DeiT-S vs DeiT-S at 224x224.
+Finally:
+ 7. mmdet's DetInferencer draws the trained detector's boxes and masks on a validation image.
 """
 import argparse
 import os
@@ -90,7 +92,7 @@ def detection(args) -> str:
     data_root = osp.join(ROOT, 'data/generated/coco_synthetic') + '/'
     work_dir = osp.join(ROOT, 'work_dirs/demo_mask_rcnn_stvit_r_swin_t')
     os.makedirs(work_dir, exist_ok=True)
-    print('[1/6] generating the COCO-format demo set in data/generated/coco_synthetic', flush=True)
+    print('[1/7] generating the COCO-format demo set in data/generated/coco_synthetic', flush=True)
     made = make_coco_instance(data_root)
     print(f'      {made["train"]["images"]} train / {made["val"]["images"]} val images, '
           f'{made["train"]["annotations"]} / {made["val"]["annotations"]} objects, '
@@ -102,25 +104,43 @@ def detection(args) -> str:
         opts += [f'train_cfg.max_iters={args.det_iters}', f'train_cfg.val_interval={args.det_iters}',
                  f'default_hooks.checkpoint.interval={args.det_iters}',
                  f'param_scheduler.1.T_max={args.det_iters}', f'param_scheduler.1.end={args.det_iters}']
-    print('[2/6] training Mask R-CNN STViT-R-Swin-T from scratch (a few minutes)', flush=True)
+    print('[2/7] training Mask R-CNN STViT-R-Swin-T from scratch (a few minutes)', flush=True)
     run([sys.executable, 'tools/train.py', DET_CONFIG, '--work-dir', work_dir,
          '--cfg-options', *opts], osp.join(work_dir, 'train.log'))
     checkpoint = open(osp.join(work_dir, 'last_checkpoint')).read().strip()
-    print('[3/6] evaluating the final checkpoint with CocoMetric', flush=True)
+    print('[3/7] evaluating the final checkpoint with CocoMetric', flush=True)
     out = run([sys.executable, 'tools/test.py', DET_CONFIG, checkpoint, '--work-dir', work_dir,
                '--cfg-options', *opts], osp.join(work_dir, 'test.log'))
     metrics = dict(re.findall(r'coco/(bbox_mAP|bbox_mAP_50|segm_mAP|segm_mAP_50): ([\d.]+)', out))
     if 'bbox_mAP' not in metrics:
         sys.exit('demo: tools/test.py printed no coco/bbox_mAP')
-    print('[4/6] FLOPs and CPU throughput at 800x1333, batch 1: Mask R-CNN Swin-T vs '
+    print('[4/7] FLOPs and CPU throughput at 800x1333, batch 1: Mask R-CNN Swin-T vs '
           'STViT-R-Swin-T (a few minutes)', flush=True)
     comparison = compare(DET_STOCK, DET_OURS, ('Mask R-CNN Swin-T (mmdet)',
                                                'Mask R-CNN STViT-R-Swin-T'),
                          (800, 1333), 1, backbone_rows=True)
-    return (f'Mask R-CNN STViT-R-Swin-T on the generated COCO set ({made["val"]["images"]} val '
-            f'images): bbox mAP {metrics["bbox_mAP"]} (AP50 {metrics.get("bbox_mAP_50")}), '
-            f'segm mAP {metrics["segm_mAP"]} (AP50 {metrics.get("segm_mAP_50")})\n'
-            f'checkpoint {osp.relpath(checkpoint, ROOT)}\n{comparison}')
+    report = (f'Mask R-CNN STViT-R-Swin-T on the generated COCO set ({made["val"]["images"]} '
+              f'val images): bbox mAP {metrics["bbox_mAP"]} (AP50 {metrics.get("bbox_mAP_50")}), '
+              f'segm mAP {metrics["segm_mAP"]} (AP50 {metrics.get("segm_mAP_50")})\n'
+              f'checkpoint {osp.relpath(checkpoint, ROOT)}\n{comparison}')
+    return report, checkpoint, data_root
+
+
+def draw_detections(checkpoint: str, data_root: str) -> str:
+    """mmdet's DetInferencer with our config and checkpoint on the first validation image;
+    returns the path of the picture it wrote."""
+    from mmdet.apis import DetInferencer
+    image = sorted(os.listdir(osp.join(data_root, 'val')))[0]
+    out_dir = osp.join(osp.dirname(checkpoint), 'predictions')
+    print(f'[7/7] drawing the trained detector\'s boxes and masks on val/{image} '
+          '(mmdet DetInferencer)', flush=True)
+    inferencer = DetInferencer(model=osp.join(ROOT, DET_CONFIG), weights=checkpoint,
+                               device='cpu')
+    inferencer(osp.join(data_root, 'val', image), out_dir=out_dir, no_save_pred=True)
+    picture = osp.join(out_dir, 'vis', image)
+    if not osp.isfile(picture):
+        sys.exit(f'demo: DetInferencer wrote no picture at {picture}')
+    return picture
 
 
 def classification(args) -> str:
@@ -128,7 +148,7 @@ def classification(args) -> str:
     data_root = osp.join(ROOT, 'data/generated/imagenet_synthetic')
     work_dir = osp.join(ROOT, 'work_dirs/demo_stvit_deit_t')
     os.makedirs(work_dir, exist_ok=True)
-    print('[5/6] STViT-DeiT-Tiny on a generated 4-class ImageNet-format set', flush=True)
+    print('[5/7] STViT-DeiT-Tiny on a generated 4-class ImageNet-format set', flush=True)
     counts = make_imagenet_style(data_root)
     opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
     run([sys.executable, 'tools/train.py', CLS_CONFIG, '--work-dir', work_dir,
@@ -139,7 +159,7 @@ def classification(args) -> str:
     top1 = re.search(r'accuracy/top1: ([\d.]+)', out)
     if top1 is None:
         sys.exit('demo: tools/test.py printed no accuracy/top1')
-    print(f'[6/6] FLOPs and CPU throughput at 224x224, batch {args.batch_size}: DeiT-S vs '
+    print(f'[6/7] FLOPs and CPU throughput at 224x224, batch {args.batch_size}: DeiT-S vs '
           'STViT-DeiT-S', flush=True)
     comparison = compare(CLS_STOCK, CLS_OURS, ('DeiT-S (mmpretrain)', 'STViT-DeiT-S'),
                          (224, 224), args.batch_size, backbone_rows=False)
@@ -159,14 +179,19 @@ def main() -> None:
     import stvit_mm  # noqa: F401
 
     start = time.time()
-    reports = []
+    reports, picture = [], None
     if 'detection' not in args.skip:
-        reports.append(detection(args))
+        report, checkpoint, data_root = detection(args)
+        reports.append(report)
     if 'classification' not in args.skip:
         reports.append(classification(args))
+    if 'detection' not in args.skip:
+        picture = draw_detections(checkpoint, data_root)
     print('\n=== stvit-mm demo ===')
     print('\n\n'.join(reports))
     print(f'\ndemo finished in {time.time() - start:.0f} s')
+    if picture:
+        print(f'predicted boxes and masks on a validation image: {osp.relpath(picture, ROOT)}')
 
 
 if __name__ == '__main__':

@@ -1,4 +1,13 @@
-"""Runner extensions (hooks) registered in mmengine's root registry."""
+"""Runner extensions, for configs that name ``stvit_mm.engine`` in ``custom_imports`` (ours do).
+
+- ``RandomStateHook`` (registered in mmengine's root registry): exact resume.
+- Safe checkpoint loading (:mod:`stvit_mm.utils.safe_checkpoint`): mmengine reads local
+  checkpoints with weights only plus known types. Inferencers load the checkpoint before they
+  build the model, so this import (done by ``Config.fromfile``) is where it must happen.
+"""
+from ..utils.safe_checkpoint import use_safe_checkpoint_loading
 from .random_state import RandomStateHook
+
+use_safe_checkpoint_loading()
 
 __all__ = ['RandomStateHook']

@@ -100,9 +100,10 @@ def use_safe_checkpoint_loading() -> None:
     """Make mmengine's loader of local files (``load_from``, resume, ``init_cfg``
     Pretrained, ``load_checkpoint``) use :func:`load_checkpoint_file`.
 
-    Called by our tools and by our backbones' ``init_weights``, not on import: importing
-    stvit_mm leaves mmengine as it is (whose own loader is torch's ``weights_only=True``
-    default, safe too, but it refuses mmengine's own training checkpoints).
+    Called by our tools and when one of our backbones is built (so inferencers and
+    Runners holding our models read their checkpoints), not on import: importing stvit_mm
+    leaves mmengine as it is (its own loader uses torch's ``weights_only=True`` default,
+    safe too, but refuses mmengine's own training checkpoints).
     """
     from mmengine.runner.checkpoint import CheckpointLoader
     if CheckpointLoader._schemes.get('') is not _load_from_local:

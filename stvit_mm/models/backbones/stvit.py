@@ -81,6 +81,9 @@ class STViT(BaseModule):
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
+        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
+        use_safe_checkpoint_loading()
         self.arch_settings = self._resolve_arch(arch, recovery)
         out_type = out_type or ('featmap' if recovery else 'avg')
         if out_type not in self.out_types:
@@ -184,10 +187,6 @@ class STViT(BaseModule):
                 raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
                                  f'square grid; cannot resize to {self.pos_grid}')
             state_dict[key] = resize_grid_embed(stored, (side, side), self.pos_grid)
-
-    def init_weights(self) -> None:
-        use_safe_checkpoint_loading()  # init_cfg Pretrained: weights and known types only
-        super().init_weights()
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)

@@ -185,9 +185,11 @@ class SwinFamilyBackbone(BaseModule):
             raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
         return settings
 
-    def init_weights(self) -> None:
-        use_safe_checkpoint_loading()  # init_cfg Pretrained: weights and known types only
-        super().init_weights()
+    def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
+        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
+        use_safe_checkpoint_loading()
 
     def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
