@@ -19,7 +19,7 @@ MMENGINE_VERSION=$(sed -n 's/^mmengine==//p' "$ROOT/requirements.txt")
 # One Python start checks everything; a complete install stops here.
 status=$("$PY" "$ROOT/tools/install_check.py" "$MMENGINE_VERSION" "$MMCV_VERSION" 2>/dev/null || true)
 if [ "$(grep -c ' ok$' <<< "$status")" = 5 ]; then
-    say "torch, mmcv with ops, mmdet/mmpretrain/mmaction2, setuptools and stvit-mm already work: nothing to do"
+    say "torch, mmcv with ops, mmdet/mmseg/mmpretrain/mmaction2, setuptools and stvit-mm already work: nothing to do"
     exit 0
 fi
 say "to install: $(grep ' missing$' <<< "$status" | cut -d' ' -f1 | tr '\n' ' ')"
@@ -64,11 +64,11 @@ fi
 
 # 3. The rest of requirements.txt, then exactly one OpenCV (mmcv pulls opencv-python, mmaction2
 #    pulls opencv-contrib-python; both write the same cv2 folder and break each other).
-if "$PY" -c "import mmengine, mmdet, mmpretrain, mmaction, pycocotools, cv2, decord, pytest, hypothesis" 2>/dev/null \
+if "$PY" -c "import mmengine, mmdet, mmseg.models, mmpretrain, mmaction, pycocotools, cv2, decord, pytest, hypothesis" 2>/dev/null \
     && [ "$("$PY" -m pip list 2>/dev/null | grep -c -E '^opencv-')" = 1 ]; then
-    say "mmengine, mmdet, mmpretrain, mmaction2, pycocotools already installed: kept"
+    say "mmengine, mmdet, mmsegmentation, mmpretrain, mmaction2, pycocotools already installed: kept"
 else
-    say "installing requirements.txt (mmengine, mmdet, mmpretrain, mmaction2, pycocotools, ...)"
+    say "installing requirements.txt (mmengine, mmdet, mmsegmentation, mmpretrain, mmaction2, pycocotools, ...)"
     pip_install -r "$ROOT/requirements.txt"
     cv_version=$("$PY" -m pip show opencv-contrib-python 2>/dev/null | awk '/^Version:/{print $2}')
     say "keeping a single OpenCV: opencv-contrib-python ${cv_version}"
@@ -94,4 +94,4 @@ else
 fi
 
 "$PY" -c "import stvit_mm.models" || { say "ERROR: 'import stvit_mm.models' fails after install"; exit 1; }
-say "done: $("$PY" -c 'import torch, mmcv, mmdet, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"
+say "done: $("$PY" -c 'import torch, mmcv, mmdet, mmseg, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"

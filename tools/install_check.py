@@ -36,6 +36,7 @@ def mmcv_ops():
 def stack():
     from importlib import metadata
     import cv2, decord, hypothesis, mmaction, mmdet, mmpretrain, pycocotools, pytest  # noqa
+    import mmseg.models  # noqa: F401  (fails without ftfy/regex, which mmseg does not pull)
     opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
               if _has_dist(metadata, d)]
     return len(opencv) == 1
@@ -59,7 +60,7 @@ def setuptools_pin():
 def package():
     import stvit_mm
     import stvit_mm.models  # noqa: F401
-    import mmaction.models, mmdet.models, mmpretrain.models  # noqa: F401,E401
+    import mmaction.models, mmdet.models, mmpretrain.models, mmseg.models  # noqa: F401,E401
     return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
 
 
