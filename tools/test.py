@@ -48,7 +48,10 @@ def enable_visualization(cfg, show_dir: str) -> None:
         # mmseg's hook has no output folder (test_out_dir is a TypeError): it draws every
         # `interval`-th image into the visualizer's save_dir (vis_data/vis_image/ there).
         hook.update(draw=True, interval=1)
-        cfg.visualizer['save_dir'] = show_dir
+        # A named visualizer is one per process (mmengine's ManagerMixin): under the stock
+        # name, a run after another one in the same process would draw into the first one's
+        # save_dir. One name per show dir.
+        cfg.visualizer.update(save_dir=show_dir, name=f'show_dir:{osp.abspath(show_dir)}')
     else:  # mmdet DetVisualizationHook, mmaction VisualizationHook
         hook.update(draw=True, test_out_dir=show_dir)
 
