@@ -40,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
@@ -65,6 +66,8 @@ MEMORY_METHODS = {
             'before it',
 }
 MIB = 2**20
+# Warnings that building (not training) a stock model prints: mmseg's loss builders.
+_BUILD_NOISE = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False')
 
 # What each model kind feeds its forward, and the class that identifies it.
 _KINDS = (
@@ -156,7 +159,10 @@ def build_model(cfg: Any, device: Union[str, torch.device] = 'cpu', seed: int = 
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     # ConfigDict: models read sub-configs as attributes (train_cfg.rpn).
     model_cfg = ConfigDict(_drop_pretrained(cfg.model.to_dict()))
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        # mmseg warns about its loss construction on every build; nothing here trains
+        for message in _BUILD_NOISE:
+            warnings.filterwarnings('ignore', message=message)
         torch.manual_seed(seed)
         model = MODELS.build(model_cfg)
     model.to(device)
