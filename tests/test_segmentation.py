@@ -145,6 +145,12 @@ def test_mmseg_upernet_checkpoint_converts_with_its_heads(tmp_path):
     load_checkpoint(target.model, str(tmp_path / 'converted.pth'), strict=False)
     torch.testing.assert_close(target.model.decode_head.conv_seg.weight,
                                stock_model.decode_head.conv_seg.weight)
+    # mmseg's Swin ImageNet files (the stock checkpoint_file) are bare backbones: the heads
+    # are reported new
+    bare = {k[len('backbone.'):]: v for k, v in stock_model.state_dict().items()
+            if k.startswith('backbone.')}
+    result = tool.convert_checkpoint(bare, 'mmseg', target)
+    assert {k.split('.')[0] for k in result.new} == {'backbone', 'decode_head', 'auxiliary_head'}
 
 
 # ----------------------------------------------------------------------------- SyncBN

@@ -428,6 +428,10 @@ def _verify_loads(result: Result, target: Target, problems: List[Problem]) -> No
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         left = {k[len(prefix):] for k in left}
     outcome = target.model.load_state_dict(dict(tensors), strict=False)
+    # BatchNorm fills a missing num_batches_tracked itself (old-checkpoint compatibility), so
+    # torch never reports it missing, e.g. for new mmseg heads (BN) of an ImageNet backbone.
+    counter = '.num_batches_tracked'
+    left = {k for k in left if not k.endswith(counter) or k in outcome.missing_keys}
     if set(outcome.missing_keys) != left or outcome.unexpected_keys:
         raise RuntimeError(f'conversion bug: loading into {target.name} left '
                            f'{sorted(set(outcome.missing_keys) ^ left)} unexpectedly missing/'
