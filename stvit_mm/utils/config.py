@@ -51,6 +51,10 @@ def _our_model_classes() -> dict:
 
 
 def typed_dicts(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
+    """(path, dict) of every dict with a string ``type`` in ``node``, nested ones included.
+
+    Paths read like the config: ``model.decode_head.norm_cfg``, ``model.heads[0]``.
+    """
     if isinstance(node, dict):
         if isinstance(node.get('type'), str):
             yield where, node
