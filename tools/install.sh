@@ -19,7 +19,7 @@ MMENGINE_VERSION=$(sed -n 's/^mmengine==//p' "$ROOT/requirements.txt")
 # One Python start checks everything; a complete install stops here.
 status=$("$PY" "$ROOT/tools/install_check.py" "$MMENGINE_VERSION" "$MMCV_VERSION" 2>/dev/null || true)
 if [ "$(grep -c ' ok$' <<< "$status")" = 5 ]; then
-    say "torch, mmcv with ops, mmdet/mmseg/mmpretrain/mmaction2, setuptools and stvit-mm already work: nothing to do"
+    say "torch, mmcv with ops, mmdet/mmpretrain/mmaction2, setuptools and stvit-mm already work: nothing to do"
     exit 0
 fi
 say "to install: $(grep ' missing$' <<< "$status" | cut -d' ' -f1 | tr '\n' ' ')"
@@ -94,4 +94,4 @@ else
 fi
 
 "$PY" -c "import stvit_mm.models" || { say "ERROR: 'import stvit_mm.models' fails after install"; exit 1; }
-say "done: $("$PY" -c 'import torch, mmcv, mmdet, mmseg, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"
+say "done: $("$PY" -c 'import torch, mmcv, mmdet, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"
