@@ -43,8 +43,10 @@ def train_and_test(args) -> str:
           f'{len(classes)} classes: {", ".join(classes)}', flush=True)
     opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
     if args.iters:
+        warmup = max(1, min(15, args.iters // 10))  # the config's 15 of 150, kept inside
         opts += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
                  f'default_hooks.checkpoint.interval={args.iters}',
+                 f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
                  f'param_scheduler.1.end={args.iters}']
     print('[2/4] training UperNet STViT-R-Swin-T from scratch on 128x128 crops (a few minutes)',
           flush=True)
@@ -55,13 +57,13 @@ def train_and_test(args) -> str:
     show_dir = osp.join(work_dir, 'show')
     out = run([sys.executable, 'tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir,
                '--show-dir', show_dir, '--cfg-options', *opts], osp.join(work_dir, 'test.log'))
-    metrics = dict(re.findall(r'\b(aAcc|mIoU|mAcc): ([\d.]+)', out))
+    metrics = {k: float(v) for k, v in re.findall(r'\b(aAcc|mIoU|mAcc): ([\d.]+)', out)}
     if 'mIoU' not in metrics:
         sys.exit('demo: tools/test.py printed no mIoU')
     baseline = majority_class_baseline(data_root, len(classes))
     return (f'UperNet STViT-R-Swin-T on the generated {len(classes)}-class set '
-            f'({made["validation"]} val images, {height}x{width}): mIoU {metrics["mIoU"]}, '
-            f'aAcc {metrics.get("aAcc")}, mAcc {metrics.get("mAcc")}\n'
+            f'({made["validation"]} val images, {height}x{width}): mIoU {metrics["mIoU"]:.2f}, '
+            f'aAcc {metrics["aAcc"]:.2f}, mAcc {metrics["mAcc"]:.2f}\n'
             f'trivial predictor (every pixel = the most frequent class, '
             f'{classes[baseline["class"]]}, {100 * baseline["pixel_share"]:.1f}% of the val '
             f'pixels), same IoUMetric definition: mIoU {baseline["mIoU"]:.2f}\n'
@@ -78,6 +80,8 @@ def main() -> None:
     parser.add_argument('--skip', choices=['train', 'benchmark'], action='append', default=[],
                         help='leave out a part')
     args = parser.parse_args()
+    if args.iters is not None and args.iters < 2:
+        parser.error(f'--iters {args.iters}: need at least 2 (warm-up, then decay)')
     import stvit_mm  # noqa: F401
 
     start = time.time()
