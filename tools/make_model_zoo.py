@@ -307,7 +307,11 @@ TASK_NOTES = {
                     'resolution), so the whole-model ratio stays near 0.96x for Swin-T while '
                     'the backbone, the part STViT-R changes, is 0.67x (Swin-T) to 0.60x '
                     '(Swin-S / B). The paper reports the mIoU of STViT-R-Swin-S / B (48.3 / '
-                    '48.9); Swin-T is not in the paper.',
+                    '48.9); Swin-T is not in the paper. The speed ratios were measured on a 2-core '
+                    'CPU shared with other jobs (load 3-5) and vary between runs by tens of '
+                    'percent (Swin-T backbone: 1.24x here, 1.35x and 1.37x in other runs); '
+                    'they compare our implementation with mmseg\'s SwinTransformer, not only '
+                    'the token counts.',
     'video': 'Paper: Video Swin with semantic tokens on Kinetics-400 at -0.3 top-1, -27% FLOPs '
              'and +25% FPS; which sizes and the absolute numbers are not verified here, so no '
              'per-config paper accuracy is listed.',
