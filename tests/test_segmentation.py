@@ -262,6 +262,15 @@ def test_train_test_show_dir_and_inferencer_on_the_generated_set(ade20k_syntheti
     assert inferencer.model.dataset_meta['classes'] == SYNTHETIC_ADE20K_CLASSES
 
 
+def test_semantic_token_maps_of_a_segmentor(ade20k_synthetic, tmp_path):
+    import visualize_semantic_tokens
+    image = os.path.join(ade20k_synthetic, 'images', 'validation', '000001.jpg')
+    out = tmp_path / 'maps'
+    assert visualize_semantic_tokens.main([os.path.join(ROOT, SYNTHETIC), 'none', image,
+                                           '--out', str(out)]) == 0
+    assert (out / '000001' / 'stage2_unit0_recovery.png').is_file()
+
+
 def test_dist_train_two_cpu_processes(ade20k_synthetic, tmp_path):
     """tools/dist_train.sh CONFIG 2 without GPUs: gloo, SyncBN switched to BN, 2 per process."""
     work = tmp_path / 'work'
