@@ -1,5 +1,6 @@
 # Quick start: `make demo` (main job on generated data) and `make test` (test suite);
-# `make demo-video`: video recognition (mmaction2) on generated clips.
+# `make demo-video`: video recognition (mmaction2) on generated clips;
+# `make demo-seg`: semantic segmentation (mmsegmentation UperNet) on generated images.
 # All install first; `make install` is idempotent (seconds when everything is in place).
 # The active environment's interpreter (`python` in a venv; `python3` where no `python` exists).
 PYTHON ?= $(shell command -v python >/dev/null 2>&1 && echo python || echo python3)
@@ -9,7 +10,7 @@ ifneq ($(wildcard $(SHARED_WHEELS)/*.whl),)
 export PIP_FIND_LINKS := $(strip $(PIP_FIND_LINKS) $(SHARED_WHEELS))
 endif
 
-.PHONY: install demo demo-video test test-all
+.PHONY: install demo demo-video demo-seg test test-all
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
 
@@ -18,6 +19,9 @@ demo: install
 
 demo-video: install
 	$(PYTHON) tools/demo_video.py
+
+demo-seg: install
+	$(PYTHON) tools/demo_seg.py
 
 test: install
 	$(PYTHON) -m pytest -q tests

@@ -4,7 +4,8 @@ from setuptools import find_packages, setup
 setup(
     name='stvit-mm',
     version='0.1.0',
-    description='STViT and STViT-R (CVPR 2023) backbones for mmdet, mmpretrain and mmaction2',
+    description='STViT and STViT-R (CVPR 2023) backbones for mmdet, mmseg, mmpretrain and '
+    'mmaction2',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['stvit_mm', 'stvit_mm.*']),
@@ -19,6 +20,9 @@ setup(
         'mmdet>=3.2,<3.4',
         'mmpretrain>=1.1,<1.3',
         'mmaction2>=1.1,<1.3',
+        'mmsegmentation>=1.2,<1.3',
+        'ftfy>=6',  # with regex: needed by `import mmseg.models` (mmseg's CLIP tokenizer)
+        'regex',
         'pycocotools>=2.0.6',
         'safetensors>=0.4',
         'matplotlib>=3.5',

@@ -53,6 +53,17 @@ def test_backbone_only_library_call():
     assert result['ratio'] == 1.0 and positive(result['throughput'])
 
 
+def test_segmentor_backbones_side_by_side():
+    stock = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
+    ours = os.path.join(ROOT, 'configs', 'upernet_stvit_r_swin_t_ade20k.py')
+    report = benchmark_configs([stock, ours], shape=(56, 72), batch_size=1, warmup=0,
+                               repeats=1, iters=1, backbone_only=True)
+    assert [r['backbone_type'] for r in report['results']] == ['SwinTransformer', 'STViTSwin']
+    for result in report['results']:
+        assert result['kind'] == 'segmentor' and result['model_type'] == 'EncoderDecoder'
+        assert result['input_shape'] == [1, 3, 56, 72] and positive(result['throughput'])
+
+
 def test_batch_1_latency_is_the_throughput_forwards(monkeypatch):
     """At batch 1 the timed forwards are the latency samples (none timed twice)."""
     from stvit_mm.analysis import complexity

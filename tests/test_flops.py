@@ -1,4 +1,5 @@
-"""FLOP counting: closed forms for DeiT and STViT-DeiT, attention kernels, detectors, video, CLI."""
+"""FLOP counting: closed forms for DeiT and STViT-DeiT, attention kernels, detectors,
+segmentors, video, CLI."""
 import json
 import os
 import subprocess
@@ -23,6 +24,9 @@ STVIT_T = os.path.join(ROOT, 'configs', 'stvit_deit_t_in1k.py')
 MASK_RCNN_SWIN_T = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
 VIDEO_SWIN_T = ('mmaction::recognition/swin/'
                 'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py')
+UPERNET_SWIN_T = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-'
+                  '512x512.py')
+UPERNET_STVIT_R_T = os.path.join(ROOT, 'configs', 'upernet_stvit_r_swin_t_ade20k.py')
 C_SMALL, PATCH, GRID, CLASSES = 384, 16, 14 * 14, 1000
 
 
@@ -183,6 +187,30 @@ def test_mask_rcnn_swin_t_small_padded_input():
     # Inside the detector the backbone saw exactly the padded input counted alone.
     assert result['flops_by_module']['backbone'] == result['backbone_flops']
     assert result['params'] > result['backbone_params'] > 27e6
+
+
+def test_upernet_segmentor_small_odd_input():
+    result = complexity_from_config(UPERNET_STVIT_R_T, (61, 90))
+    assert result['kind'] == 'segmentor' and result['model_type'] == 'EncoderDecoder'
+    assert result['backbone_type'] == 'STViTSwin'
+    # The stock preprocessor pads no test image: the backbone sees it as it is.
+    assert result['input_shape'] == result['backbone_input_shape'] == [1, 3, 61, 90]
+    assert result['flops_by_module']['backbone'] == result['backbone_flops']
+    # UPerHead runs through decode_head.forward() (in 'other'); the auxiliary head trains only.
+    assert result['flops_by_module']['other'] == result['flops'] - result['backbone_flops'] > 0
+    # A preprocessor that pads test images (test_cfg) pads the counted input as well.
+    padded = complexity_from_config(UPERNET_STVIT_R_T, (61, 90), cfg_options={
+        'model.data_preprocessor.test_cfg': dict(size_divisor=32)})
+    assert padded['input_shape'] == [1, 3, 64, 96]
+
+
+def test_upernet_backbone_macs_at_512_meet_the_target():
+    """Issue 12: STViT-R-Swin-T backbone <= 0.70x Swin-T's MACs at 512x512 (25.50 G stock)."""
+    x = torch.randn(1, 3, 512, 512)
+    stock, ours = (count_flops(build_model(load_config(c)).backbone, x)['flops']
+                   for c in (UPERNET_SWIN_T, UPERNET_STVIT_R_T))
+    assert stock / 1e9 == pytest.approx(25.50, abs=0.01)
+    assert ours / 1e9 == pytest.approx(17.21, abs=0.01) and ours / stock <= 0.70
 
 
 def test_video_swin_t_small_clip():

@@ -37,7 +37,10 @@ def test_stock_models_and_references():
         assert source
         if make_model_zoo.ZOO[config].stock_backbone is None:  # read from the metafile
             assert 'metafile' in source and url.startswith('https://')
-            assert 'top-1' in accuracy or 'box' in accuracy
+            assert 'top-1' in accuracy or 'box' in accuracy or 'mIoU' in accuracy
+    # mmseg's metafile.yaml: single-scale mIoU of the inherited UperNet Swin configs
+    assert make_model_zoo.stock_reference('upernet_stvit_r_swin_s_ade20k.py')[0] == '47.72 mIoU'
+    assert make_model_zoo.ZOO['upernet_stvit_r_swin_b_ade20k.py'].paper.startswith('48.9 mIoU')
     cascade = make_model_zoo.stock_config('cascade_mask_rcnn_stvit_r_swin_b_3x.py')
     assert cascade.model.backbone.type == 'SwinTransformer'
     assert cascade.model.backbone.embed_dims == 128

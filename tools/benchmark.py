@@ -40,7 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('configs', nargs='+', metavar='CONFIG',
                         help='config files or pkg::rel; the first is the reference')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input height and width (default: 224 224; detectors 800 1333)')
+                        help='input height and width (default: 224 224; detectors 800 1333; '
+                        'segmentors 512 512)')
     parser.add_argument('--batch-size', type=int, default=32,
                         help='images (clips) per forward for throughput and memory '
                         '(default 32)')

@@ -6,8 +6,10 @@
 
 SOURCE is the layout of SRC: official-stvit-r-swin (changsn/STViT-R release
 files), swin-official (Microsoft Swin), deit-official (facebookresearch/deit),
-timm (timm ViT/DeiT), mmpretrain (Swin or DeiT classifier, or a bare backbone)
-or mmdet (a whole detector with a Swin backbone, or a bare backbone). The
+timm (timm ViT/DeiT), mmpretrain (Swin or DeiT classifier, or a bare backbone),
+mmdet (a whole detector with a Swin backbone, or a bare backbone) or mmseg (a
+whole segmentor such as UperNet Swin, or a bare backbone: mmseg's Swin
+ImageNet files under pretrain/swin/). The
 target is an ``--arch`` preset (a bare backbone) or the model of a
 ``--config`` (checked against its whole state dict).
 
@@ -20,8 +22,8 @@ Anything else -- a source key with no place in the target, a target key the
 source should have had, a shape that differs -- stops the conversion with the
 list, unless an ``--ignore`` regex matches one of the key names named there.
 
-Non-backbone keys of a whole-model source (mmdet neck/heads, mmpretrain
-head) keep their names. With ``--config`` they must match the target's
+Non-backbone keys of a whole-model source (mmdet neck/heads, mmseg decode and
+auxiliary heads, mmpretrain head) keep their names. With ``--config`` they must match the target's
 exactly when the target has any of them; when it has none (an ImageNet
 classifier made into a detector) they are dropped and the target's own are
 new. With ``--arch`` they are written unchecked.
@@ -65,6 +67,7 @@ SOURCES: Dict[str, Tuple[Tuple[str, str], ...]] = {
     'timm': (('deit', 'timm'), ),
     'mmpretrain': (('swin', 'openmmlab'), ('deit', 'mmpretrain')),
     'mmdet': (('swin', 'openmmlab'), ),
+    'mmseg': (('swin', 'openmmlab'), ),  # mmseg's Swin has mmdet's names (and unfold order)
 }
 FAMILY_BACKBONE = {'swin': STViTSwin, 'deit': STViT}
 # The official STViT-R-Swin runs' switches (as configs/stvit_r_swin_{s,b}_in1k.py): the conv
@@ -426,6 +429,10 @@ def _verify_loads(result: Result, target: Target, problems: List[Problem]) -> No
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         left = {k[len(prefix):] for k in left}
     outcome = target.model.load_state_dict(dict(tensors), strict=False)
+    # BatchNorm fills a missing num_batches_tracked itself (old-checkpoint compatibility), so
+    # torch never reports it missing, e.g. for new mmseg heads (BN) of an ImageNet backbone.
+    counter = '.num_batches_tracked'
+    left = {k for k in left if not k.endswith(counter) or k in outcome.missing_keys}
     if set(outcome.missing_keys) != left or outcome.unexpected_keys:
         raise RuntimeError(f'conversion bug: loading into {target.name} left '
                            f'{sorted(set(outcome.missing_keys) ^ left)} unexpectedly missing/'

@@ -6,9 +6,9 @@
 
 FLOPs are multiply-adds, the convention of the STViT paper and OpenMMLab
 (DeiT-S at 224x224 = 4.6 G), counted with torch's FlopCounterMode including
-fused attention (SDPA). Works for mmpretrain classifiers, mmdet detectors and
-mmaction 3D recognizers; see stvit_mm/analysis/complexity.py for what forward
-is measured. With --json, stdout holds exactly one JSON object.
+fused attention (SDPA). Works for mmpretrain classifiers, mmdet detectors, mmseg
+segmentors (EncoderDecoder) and mmaction 3D recognizers; see
+stvit_mm/analysis/complexity.py for what forward is measured. With --json, stdout holds exactly one JSON object.
 """
 import argparse
 import contextlib
@@ -38,7 +38,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'mmpretrain::deit/deit-small_4xb256_in1k.py')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input height and width (default: 224 224; detectors 800 1333, '
-                        'padded to the data preprocessor\'s pad_size_divisor)')
+                        'padded to the data preprocessor\'s pad_size_divisor; segmentors 512 '
+                        '512)')
     parser.add_argument('--clip-len', type=int, default=DEFAULT_CLIP_LEN, metavar='T',
                         help=f'frames per clip for video recognizers (default {DEFAULT_CLIP_LEN})')
     parser.add_argument('--json', action='store_true',

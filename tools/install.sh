@@ -68,7 +68,7 @@ fi
 if grep -q '^stack ok$' <<< "$status"; then
     say "requirements.txt already satisfied, one OpenCV: kept"
 else
-    say "installing requirements.txt (mmengine, mmdet, mmpretrain, mmaction2, pycocotools, ...)"
+    say "installing requirements.txt (mmengine, mmdet, mmsegmentation, mmpretrain, mmaction2, pycocotools, ...)"
     pip_install -r "$ROOT/requirements.txt"
     cv_version=$("$PY" -m pip show opencv-contrib-python 2>/dev/null | awk '/^Version:/{print $2}')
     say "keeping a single OpenCV: opencv-contrib-python ${cv_version}"
@@ -94,4 +94,4 @@ else
 fi
 
 "$PY" -c "import stvit_mm.models" || { say "ERROR: 'import stvit_mm.models' fails after install"; exit 1; }
-say "done in $SECONDS s: $("$PY" -c 'import torch, mmcv, mmdet, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"
+say "done in $SECONDS s: $("$PY" -c 'import torch, mmcv, mmdet, mmseg, mmpretrain, mmaction, mmengine; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}, mmaction2 {mmaction.__version__}")')"

@@ -41,6 +41,7 @@ def stack():
         print(f'unmet requirements: {", ".join(unmet)}', file=sys.stderr)
         return False
     import cv2, decord, mmaction, mmdet, mmpretrain  # noqa: F401,E401  (they import)
+    import mmseg.models  # noqa: F401  (fails without ftfy/regex, which mmseg does not pull)
     opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
               if _has_dist(metadata, d)]
     return len(opencv) == 1
@@ -87,7 +88,7 @@ def setuptools_pin():
 def package():
     import stvit_mm
     import stvit_mm.models  # noqa: F401
-    import mmaction.models, mmdet.models, mmpretrain.models  # noqa: F401,E401
+    import mmaction.models, mmdet.models, mmpretrain.models, mmseg.models  # noqa: F401,E401
     return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
 
 

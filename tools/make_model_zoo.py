@@ -14,7 +14,8 @@ stock OpenMMLab config it inherits and the stock model it is compared with
 (the inherited one, or -- where the inherited config has other heads -- this
 config with the stock backbone), parameters and multiply-adds of both
 (stvit_mm.analysis.complexity_from_config, as tools/get_flops.py: 224x224
-images, 800x1333 detection images, 32x224x224 clips), the throughput ratio
+images, 800x1333 detection images, 512x512 segmentation images, 32x224x224
+clips), the throughput ratio
 recorded in docs/benchmarks.json for the whole model and for the backbone
 alone (tools/benchmark.py's harness; "not measured" where absent), the paper's accuracy of the matching model, the stock
 accuracy and weights (from the installed packages' metafiles), and where to
@@ -57,6 +58,7 @@ BENCHMARKS = osp.join(ROOT, 'docs', 'benchmarks.json')
 CONVERT = 'python tools/convert_checkpoint.py {src} {dst} --from {layout} --config configs/{config}'
 TASKS = (('classification', 'Image classification (ImageNet-1k)'),
          ('detection', 'Object detection and instance segmentation (COCO)'),
+         ('segmentation', 'Semantic segmentation (ADE20K)'),
          ('video', 'Video recognition (Kinetics-400)'))
 
 # Official STViT-R switches (configs/stvit_r_swin_s_in1k.py) for configs that default to the
@@ -94,7 +96,7 @@ class ZooEntry:
 
     Attributes:
         name: model name on the page.
-        task: 'classification', 'detection' or 'video'.
+        task: 'classification', 'detection', 'segmentation' or 'video'.
         inherits: the stock config the file inherits (checked).
         stock_name: the stock model compared with.
         stock_backbone: None: compare with ``inherits``. Otherwise
@@ -145,6 +147,24 @@ def _swin_init(letter: str, size: str) -> Weights:
     return Weights(f'Swin-{letter} ImageNet-1k initialisation (the config\'s `pretrained`, '
                    'converted on load)', f'{SWIN_RELEASE}v1.0.0/swin_{size}_patch4_window7_224.pth',
                    'the stock config', 'swin-official')
+
+
+MMSEG_SWIN_PRETRAIN = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/'
+_MMSEG_SWIN_FILES = dict(tiny='swin_tiny_patch4_window7_224_20220317-1cdeb081.pth',
+                         small='swin_small_patch4_window7_224_20220317-7ba6d6dd.pth',
+                         base='swin_base_patch4_window7_224_20220317-e9b98025.pth')
+
+
+def _upernet_entry(letter: str, size: str, paper: str) -> ZooEntry:
+    return ZooEntry(
+        name=f'UperNet STViT-R-Swin-{letter} 160k', task='segmentation',
+        inherits=f'mmseg::swin/swin-{size}-patch4-window7-in1k-pre_upernet_8xb2-160k_'
+                 'ade20k-512x512.py',
+        stock_name=f'UperNet Swin-{letter} 160k', paper=paper,
+        weights=(Weights(f'Swin-{letter} ImageNet-1k initialisation, mmseg layout (the '
+                         "config's `checkpoint_file`, converted on load)",
+                         MMSEG_SWIN_PRETRAIN + _MMSEG_SWIN_FILES[size], 'the stock config',
+                         'mmseg'), ))
 
 
 _CASCADE_STOCK_NOTE = ('Swin paper / Swin-Transformer-Object-Detection README, Cascade Mask '
@@ -245,6 +265,10 @@ ZOO: Dict[str, ZooEntry] = {
                          'https://download.openmmlab.com/mmclassification/v0/deit/'
                          'deit-small_pt-4xb256_in1k_20220218-9425b9bb.pth',
                          'the config', 'mmpretrain'), )),
+    # ---- ADE20K semantic segmentation
+    'upernet_stvit_r_swin_t_ade20k.py': _upernet_entry('T', 'tiny', ''),
+    'upernet_stvit_r_swin_s_ade20k.py': _upernet_entry('S', 'small', '48.3 mIoU (paper)'),
+    'upernet_stvit_r_swin_b_ade20k.py': _upernet_entry('B', 'base', '48.9 mIoU (paper)'),
     # ---- Kinetics-400 video
     'video_stvit_r_swin_t_k400.py': ZooEntry(
         name='Video STViT-R-Swin-T', task='video',
@@ -276,6 +300,18 @@ TASK_NOTES = {
                  'whole-model ratio stays near 1 and within the run-to-run noise of a shared '
                  'CPU (compare the two Swin-T rows: same backbones, measured in separate runs); '
                  'the backbone column is the comparison the paper makes.',
+    'segmentation': 'Model MACs of segmentors are mmseg\'s tensor-mode forward at 512x512: '
+                    'backbone and UPerHead (logits at 1/4 resolution; the auxiliary FCN head '
+                    'trains only). UPerHead, identical in both models, is about 211 G of the '
+                    'stock Swin-T model\'s 237 G (its 512-channel 3x3 convolutions at 1/4 '
+                    'resolution), so the whole-model ratio stays near 0.96x for Swin-T while '
+                    'the backbone, the part STViT-R changes, is 0.67x (Swin-T) to 0.60x '
+                    '(Swin-S / B). The paper reports the mIoU of STViT-R-Swin-S / B (48.3 / '
+                    '48.9); Swin-T is not in the paper. The speed ratios were measured on a 2-core '
+                    'CPU shared with other jobs (load 3-5) and vary between runs by tens of '
+                    'percent (Swin-T backbone: 1.24x here, 1.35x and 1.37x in other runs); '
+                    'they compare our implementation with mmseg\'s SwinTransformer, not only '
+                    'the token counts.',
     'video': 'Paper: Video Swin with semantic tokens on Kinetics-400 at -0.3 top-1, -27% FLOPs '
              'and +25% FPS; which sizes and the absolute numbers are not verified here, so no '
              'per-config paper accuracy is listed.',
@@ -366,8 +402,10 @@ def _metafile_model(stock: str) -> Optional[dict]:
     package, rel = stock.split('::')
     module = importlib.import_module({'mmaction': 'mmaction'}.get(package, package))
     directory = osp.join(osp.dirname(module.__file__), '.mim', 'configs', osp.dirname(rel))
-    metafile = osp.join(directory, 'metafile.yml')
-    if not osp.isfile(metafile):
+    # mmseg names its metafiles metafile.yaml, the others metafile.yml
+    metafile = next((osp.join(directory, name) for name in ('metafile.yml', 'metafile.yaml')
+                     if osp.isfile(osp.join(directory, name))), None)
+    if metafile is None:
         return None
     with open(metafile, encoding='utf-8') as f:
         models = yaml.safe_load(f).get('Models', [])
@@ -398,6 +436,8 @@ def stock_reference(config: str) -> Tuple[str, str, str]:
     metrics = _metrics(model)
     if 'box AP' in metrics:
         accuracy = f"{metrics['box AP']} box / {metrics['mask AP']} mask"
+    elif 'mIoU' in metrics:  # mmseg: single-scale mIoU (the paper's setting)
+        accuracy = f"{metrics['mIoU']} mIoU"
     else:
         accuracy = f"{metrics['Top 1 Accuracy']} top-1"
     package = entry.inherits.split('::')[0]
@@ -495,6 +535,8 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
         f"included), inputs {shapes['classifier'][0]}x{shapes['classifier'][1]} (classification), "
         f"{shapes['detector'][0]}x{shapes['detector'][1]} padded to the data preprocessor's "
         f"divisor (detection: the whole network in tensor mode, RPN proposals included), "
+        f"{shapes['segmentor'][0]}x{shapes['segmentor'][1]} (segmentation: backbone and decode "
+        'head in tensor mode), '
         f"{DEFAULT_CLIP_LEN}x{shapes['recognizer3d'][0]}x{shapes['recognizer3d'][1]} clips "
         '(video). G = 1e9, M = 1e6; params of the whole model.',
         '- **speed**: throughput / the stock model\'s at the batch size shown, and batch-1 '

@@ -27,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump predictions to this .pkl file')
     parser.add_argument('--show-dir', help='save drawn predictions under this folder '
-                        '(inside the work dir)')
+                        '(mmdet/mmaction/mmpretrain: inside the work dir; mmseg: this folder, '
+                        'images in vis_data/vis_image/)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -46,6 +47,14 @@ def enable_visualization(cfg, show_dir: str) -> None:
         raise SystemExit('error: --show-dir: the config has no default_hooks.visualization')
     if hook['type'] == 'VisualizationHook' and 'enable' in hook:  # mmpretrain
         hook.update(enable=True, out_dir=show_dir)
+    elif hook['type'].rsplit('.', 1)[-1] == 'SegVisualizationHook':
+        # mmseg's hook has no output folder (test_out_dir is a TypeError): it draws every
+        # `interval`-th image into the visualizer's save_dir (vis_data/vis_image/ there).
+        hook.update(draw=True, interval=1)
+        # A named visualizer is one per process (mmengine's ManagerMixin): under the stock
+        # name, a run after another one in the same process would draw into the first one's
+        # save_dir. One name per show dir.
+        cfg.visualizer.update(save_dir=show_dir, name=f'show_dir:{osp.abspath(show_dir)}')
     else:  # mmdet DetVisualizationHook, mmaction VisualizationHook
         hook.update(draw=True, test_out_dir=show_dir)
 
@@ -66,6 +75,9 @@ def build_cfg(args: argparse.Namespace):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    # Testing needs no training data. Without this, mmseg's visualisation hook (it reads
+    # runner.iter) builds the training loop, whose dataset must then exist.
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
     if args.out:

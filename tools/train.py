@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Train a model from a config (mmdet / mmpretrain / mmaction2 alike).
+"""Train a model from a config (mmdet / mmseg / mmpretrain / mmaction2 alike).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                           [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
 
-Multi-process: tools/dist_train.sh CONFIG GPUS (gloo on CPU when there is no GPU).
+Multi-process: tools/dist_train.sh CONFIG GPUS (gloo on CPU when there is no GPU). Without
+GPUs, SyncBN layers (mmseg heads) become BN, with one log line.
 """
 import argparse
 import os
@@ -23,7 +24,7 @@ from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a detector/classifier/recognizer')
+    parser = argparse.ArgumentParser(description='Train a detector/segmentor/classifier/recognizer')
     parser.add_argument('config', help='config file (path or pkg::rel, e.g. mmdet::...)')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: ./work_dirs/<config name>)')

@@ -20,6 +20,12 @@ Supported configs, by model kind, and the forward that is measured:
   convention for FLOPs): for two-stage detectors the RPN proposals feed the
   RoI heads, so head FLOPs depend on the number of proposals; weights are
   initialised with a fixed seed to keep that number reproducible.
+- ``segmentor`` (mmseg ``BaseSegmentor``, e.g. ``EncoderDecoder``): ``model(x,
+  data_samples, mode='tensor')``, x of shape (B, 3, H', W'), H x W padded only
+  where the data preprocessor pads test images (its ``test_cfg``; stock UperNet
+  configs do not); the backbone gets the same x. Tensor mode is the decode
+  head's logits at its own resolution (no resize to the input, no auxiliary
+  head: mmseg's own convention for FLOPs).
 - ``recognizer3d`` (mmaction ``Recognizer3D``): ``model(x, mode='tensor',
   stage='head')``, x of shape (B, 1, 3, T, H, W) (one view per sample); the
   backbone gets (B, 3, T, H, W).
@@ -34,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
@@ -47,7 +54,8 @@ from ..utils import config as utils_config
 aten = torch.ops.aten
 
 DEFAULT_SHAPES: Dict[str, Tuple[int, int]] = {
-    'classifier': (224, 224), 'detector': (800, 1333), 'recognizer3d': (224, 224)}
+    'classifier': (224, 224), 'detector': (800, 1333), 'segmentor': (512, 512),
+    'recognizer3d': (224, 224)}
 DEFAULT_CLIP_LEN = 32  # frames of the Kinetics-400 Video Swin test clips
 FLOP_NOTE = ('FLOPs are multiply-adds (MACs) of linear, matmul, convolution and attention '
              '(fused SDPA included); norms, activations, softmax and pooling are not counted')
@@ -58,11 +66,14 @@ MEMORY_METHODS = {
             'before it',
 }
 MIB = 2**20
+# Warnings that building (not training) a stock model prints: mmseg's loss builders.
+_BUILD_NOISE = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False')
 
 # What each model kind feeds its forward, and the class that identifies it.
 _KINDS = (
     ('classifier', 'mmpretrain.models.classifiers', 'ImageClassifier'),
     ('detector', 'mmdet.models.detectors', 'BaseDetector'),
+    ('segmentor', 'mmseg.models.segmentors', 'BaseSegmentor'),
     ('recognizer3d', 'mmaction.models.recognizers', 'Recognizer3D'),
 )
 
@@ -148,7 +159,10 @@ def build_model(cfg: Any, device: Union[str, torch.device] = 'cpu', seed: int = 
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     # ConfigDict: models read sub-configs as attributes (train_cfg.rpn).
     model_cfg = ConfigDict(_drop_pretrained(cfg.model.to_dict()))
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        # mmseg warns about its loss construction on every build; nothing here trains
+        for message in _BUILD_NOISE:
+            warnings.filterwarnings('ignore', message=message)
         torch.manual_seed(seed)
         model = MODELS.build(model_cfg)
     model.to(device)
@@ -164,7 +178,8 @@ def model_kind(model: nn.Module) -> str:
         if module is not None and isinstance(model, getattr(module, class_name)):
             return kind
     raise ConfigError(f'unsupported model type {type(model).__name__}: expected an mmpretrain '
-                      'ImageClassifier, an mmdet detector or an mmaction Recognizer3D')
+                      'ImageClassifier, an mmdet detector, an mmseg segmentor or an mmaction '
+                      'Recognizer3D')
 
 
 # --------------------------------------------------------------------------- inputs
@@ -237,6 +252,21 @@ def _detector_case(model: nn.Module, size: Tuple[int, int], batch_size: int, cli
                        lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
 
 
+def _segmentor_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
+                    seed: int, device: torch.device) -> ForwardCase:
+    from mmseg.structures import SegDataSample
+    # mmseg pads test images only when the preprocessor's test_cfg says so (size or divisor).
+    test_pad = getattr(model.data_preprocessor, 'test_cfg', None) or {}
+    padded = tuple(test_pad.get('size') or size)
+    divisor = int(test_pad.get('size_divisor') or 1)
+    padded = tuple(math.ceil(max(p, s) / divisor) * divisor for p, s in zip(padded, size))
+    x = _randn((batch_size, 3, *padded), device, seed)
+    meta = dict(img_shape=size, ori_shape=size, pad_shape=padded)
+    samples = [SegDataSample(metainfo=meta) for _ in range(batch_size)]
+    return ForwardCase('segmentor', 'images', batch_size, tuple(x.shape), tuple(x.shape),
+                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
+
+
 def _recognizer3d_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
                        seed: int, device: torch.device) -> ForwardCase:
     _check_positive('clip length', clip_len)
@@ -249,7 +279,7 @@ def _recognizer3d_case(model: nn.Module, size: Tuple[int, int], batch_size: int,
 
 
 _CASE_BUILDERS = dict(classifier=_classifier_case, detector=_detector_case,
-                      recognizer3d=_recognizer3d_case)
+                      segmentor=_segmentor_case, recognizer3d=_recognizer3d_case)
 
 
 def make_forward(model: nn.Module, shape: Optional[Sequence[int]] = None, batch_size: int = 1,

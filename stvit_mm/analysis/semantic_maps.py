@@ -313,7 +313,8 @@ def build_visualization_model(config: Union[str, Any], checkpoint: Optional[str]
     kind = model_kind(model)
     if kind == 'recognizer3d':
         raise ConfigError('video recognizers are not supported: semantic maps are drawn on '
-                          'images (use an image classification or detection config)')
+                          'images (use an image classification, detection or segmentation '
+                          'config)')
     _targets(model.backbone)  # fails early on backbones without semantic tokens
     if checkpoint is not None and checkpoint.lower() != 'none':
         _load_weights(model, checkpoint, log)

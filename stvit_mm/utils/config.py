@@ -50,15 +50,19 @@ def _our_model_classes() -> dict:
     return {name: getattr(models, name) for name in models.__all__}
 
 
-def _typed_dicts(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
+def typed_dicts(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
+    """(path, dict) of every dict with a string ``type`` in ``node``, nested ones included.
+
+    Paths read like the config: ``model.decode_head.norm_cfg``, ``model.heads[0]``.
+    """
     if isinstance(node, dict):
         if isinstance(node.get('type'), str):
             yield where, node
         for key, value in node.items():
-            yield from _typed_dicts(value, f'{where}.{key}')
+            yield from typed_dicts(value, f'{where}.{key}')
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            yield from _typed_dicts(value, f'{where}[{i}]')
+            yield from typed_dicts(value, f'{where}[{i}]')
 
 
 def check_model_options(cfg: Config) -> None:
@@ -68,7 +72,7 @@ def check_model_options(cfg: Config) -> None:
     the datasets are built; this names the key, the class and the closest option.
     """
     ours = _our_model_classes()
-    for where, node in _typed_dicts(cfg.get('model'), 'model'):
+    for where, node in typed_dicts(cfg.get('model'), 'model'):
         cls = ours.get(node['type'].rsplit('.', 1)[-1])
         if cls is None:
             continue

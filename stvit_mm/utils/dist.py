@@ -2,11 +2,50 @@
 import os
 import subprocess
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, List
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+from .config import typed_dicts
+
+# Norm layers that synchronise statistics across processes through CUDA only (torch's
+# SyncBatchNorm raises for CPU tensors while training; mmcv's MMSyncBN is a CUDA op).
+GPU_ONLY_NORMS = ('SyncBN', 'MMSyncBN')
+
+
+def sync_bn_to_bn(cfg: Config) -> List[str]:
+    """Turn every ``SyncBN`` / ``MMSyncBN`` layer config in ``cfg.model`` into ``BN``, in place.
+
+    Walks the whole model dict (mmseg heads keep theirs in ``decode_head.norm_cfg`` and
+    ``auxiliary_head.norm_cfg``; a top-level ``norm_cfg`` variable does not reach them after
+    inheritance, so that one cannot be the switch). Other keys (``requires_grad``...) stay.
+
+    Returns:
+        Where a layer config was switched, e.g. ``['model.decode_head.norm_cfg']``.
+    """
+    switched = []
+    for where, node in typed_dicts(cfg.get('model'), 'model'):
+        if node['type'] in GPU_ONLY_NORMS:
+            node['type'] = 'BN'
+            switched.append(where)
+    return switched
+
+
+def use_bn_without_gpus(cfg: Config) -> List[str]:
+    """On a machine without CUDA, :func:`sync_bn_to_bn` and say so in one line (rank 0).
+
+    mmengine reverts SyncBN itself for one process, but two CPU processes (gloo) keep it
+    and fail in the first training step; with GPUs nothing changes.
+    """
+    if torch.cuda.is_available():
+        return []
+    switched = sync_bn_to_bn(cfg)
+    if switched and int(os.environ.get('RANK', '0')) == 0:
+        print(f'SyncBN -> BN (no GPU; SyncBatchNorm needs CUDA): {", ".join(switched)}',
+              flush=True)
+    return switched
 
 
 class LaunchError(RuntimeError):
@@ -18,13 +57,15 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
 
     mmengine's launcher assumes CUDA (``torch.cuda.set_device``). Without a GPU
     we initialise the gloo process group ourselves, which mmengine then
-    reuses, and wrap the model in DDP without device ids.
+    reuses, wrap the model in DDP without device ids, and switch SyncBN
+    layers to BN (:func:`use_bn_without_gpus`).
 
     Returns:
         True when this function created the process group (the caller
         destroys it at the end).
     """
     cfg.launcher = launcher
+    use_bn_without_gpus(cfg)
     if launcher == 'none' or torch.cuda.is_available():
         return False
     if launcher == 'slurm':
