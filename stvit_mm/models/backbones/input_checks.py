@@ -11,9 +11,15 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-# NaN/inf inputs raise (see check_input). The check reads every input value once and, on a
-# GPU, waits for it; STVIT_CHECK_FINITE=0 switches it off (NaN then propagates to the outputs).
-CHECK_FINITE = os.environ.get('STVIT_CHECK_FINITE', '1') != '0'
+# NaN/inf inputs raise (see check_input). Raising needs the answer on the host: free on the
+# CPU, but on an accelerator it would stall the pipeline (a host-device sync per forward). So
+# by default ('cpu') only CPU inputs are checked; STVIT_CHECK_FINITE=1 checks on every device
+# (the clear error, at the cost of a sync), 0 on none (NaN then propagates to the outputs).
+FINITE_CHECK_MODES = ('0', 'cpu', '1')
+CHECK_FINITE = os.environ.get('STVIT_CHECK_FINITE', 'cpu')
+if CHECK_FINITE not in FINITE_CHECK_MODES:
+    raise ValueError(f'STVIT_CHECK_FINITE={CHECK_FINITE!r}: expected one of '
+                     f'{FINITE_CHECK_MODES} (off, CPU inputs only, every device)')
 
 _LAYOUTS = {'NCHW': ('images', '(B, C, H, W)', 'add the batch axis (x[None])'),
             'NCTHW': ('clips', '(B, C, T, H, W)',
@@ -25,6 +31,13 @@ def _symbolic() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
+def checks_finite_on(device: torch.device) -> bool:
+    """Whether :func:`check_input` looks for NaN/inf in inputs on ``device`` (see CHECK_FINITE)."""
+    if CHECK_FINITE == '0' or device.type == 'meta':
+        return False
+    return CHECK_FINITE == '1' or device.type == 'cpu'
+
+
 def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
                 multiple_of: Optional[int] = None) -> None:
     """Raise ValueError/TypeError naming the problem and the fix for a bad backbone input.
@@ -33,7 +46,9 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
     batch, ``in_channels`` channels, no empty axis, sides that are multiples of
     ``multiple_of`` (when given), and finite values. NaN or inf in the input
     raise: each would spread through attention into every output token of its
-    image, so a loss would turn NaN with no hint of where it came from.
+    image, so a loss would turn NaN with no hint of where it came from. The
+    value check runs on CPU inputs only unless ``STVIT_CHECK_FINITE=1`` (it
+    needs a host-device sync elsewhere; see :func:`checks_finite_on`).
 
     Args:
         x: the input.
@@ -71,7 +86,7 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
             raise ValueError(f'{owner}: input {H}x{W} is not a multiple of patch_size '
                              f'{multiple_of}; pad or resize (e.g. size_divisor in the data '
                              'preprocessor)')
-    if not CHECK_FINITE or _symbolic() or x.device.type == 'meta':
+    if _symbolic() or not checks_finite_on(x.device):
         return
     finite = torch.isfinite(x)
     if not bool(finite.all()):
