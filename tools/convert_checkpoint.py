@@ -79,7 +79,8 @@ def _arch_presets() -> Dict[str, Tuple[type, dict]]:
     for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base')):
         presets[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
         presets[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
-        presets[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False))
+        presets[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False,
+                                                             out_indices=(3, )))
         presets[f'stvit-r-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=True))
     return presets
 

@@ -88,6 +88,9 @@ class STViT(BaseModule):
         if out_type == 'featmap' and not recovery:
             raise ValueError("STViT: out_type='featmap' needs recovery=True (without recovery "
                              'only the semantic tokens survive)')
+        if out_type == 'avg' and recovery:
+            raise ValueError("STViT: recovery=True with out_type='avg' builds a recovery block "
+                             "that never runs; use out_type='featmap' or recovery=False")
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         if img_size[0] % patch_size or img_size[1] % patch_size:
             raise ValueError(f'STViT: img_size {img_size} is not a multiple of patch_size '
@@ -116,7 +119,7 @@ class STViT(BaseModule):
         self.generator = SemanticTokenGenerator(
             pool_size=s['pool_size'], drop_path=(next(dpr), next(dpr)),
             layer_scale_init=layer_scale_init, shortcut=gen_shortcut,
-            global_centres=global_centres, **{k: v for k, v in block.items() if k != 'drop'})
+            global_centres=global_centres, **block)
         self.semantic_blocks = nn.ModuleList(
             [Block(drop_path=next(dpr), **block) for _ in range(self.num_semantic_layers)])
         self.recovery = (RecoveryBlock(drop_path=next(dpr), layer_scale_init=layer_scale_init,
