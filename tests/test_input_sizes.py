@@ -46,7 +46,7 @@ def models():
         deit_r=_with_visible_new_layers(STViT(dict(embed_dims=32, num_heads=2), recovery=True)),
         swin=_with_visible_new_layers(STViTSwin(SWIN, drop_path_rate=0.0)),
         swin_no_recovery=_with_visible_new_layers(
-            STViTSwin(SWIN, recovery=False, drop_path_rate=0.0)),
+            STViTSwin(SWIN, recovery=False, drop_path_rate=0.0, out_indices=(0, 1, 3))),
         video=_with_visible_new_layers(
             STViTVideoSwin(SWIN, out_indices=(0, 1, 2, 3), drop_path_rate=0.0)))
 
@@ -128,15 +128,15 @@ def test_stvit_swin_any_size(models, height, width, batch):
 @given(height=st.integers(1, 128), width=st.integers(1, 128))
 @example(height=32, width=32)
 def test_stvit_swin_without_recovery_any_size(models, height, width):
-    """STViT (no recovery): stage 4 runs on the semantic grid (an arch dict's default
-    pool_size: 3 tokens per window side, also where the real grid is smaller)."""
+    """STViT (no recovery): stage 4 runs on the semantic grid of stage 3 (4 tokens per
+    window side without recovery, also where the real grid is smaller)."""
     model = models['swin_no_recovery']
     x = torch.randn(1, 3, height, width)
     outs = _run(model, x)
     h3, w3 = math.ceil(height / 16), math.ceil(width / 16)
-    semantic = (math.ceil(h3 / 7) * 3, math.ceil(w3 / 7) * 3)
-    assert tuple(outs[2].shape) == (1, 64, *semantic)
-    assert tuple(outs[3].shape) == (1, 128, *(math.ceil(s / 2) for s in semantic))
+    semantic = (math.ceil(h3 / 7) * 4, math.ceil(w3 / 7) * 4)
+    assert len(outs) == 3  # stage 3 hands its semantic grid on: not an output
+    assert tuple(outs[2].shape) == (1, 128, *(math.ceil(s / 2) for s in semantic))
     _check_common(model, x, outs)
 
 
@@ -217,3 +217,44 @@ def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery):
     semantic = semantic.reshape(1, all_windows[0], all_windows[1], S, 32)
     torch.testing.assert_close(semantic[:, :windows[0], :windows[1]].reshape(1, -1, S, 32),
                                plain_semantic.reshape(1, -1, S, 32), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('scopes', [('local', 'local'), ('global', 'global')])
+@pytest.mark.parametrize('recovery', [True, False])
+def test_semantic_tokens_pooled_from_padding_only_are_masked(scopes, recovery):
+    """8x8 grid, 7x7 windows: the second row/column of windows holds one real row/column,
+    so 2 of the 3x3 bins per axis pool padding only. Those tokens are not real: whatever
+    values they carry never reach the recovered tokens or the real semantic tokens."""
+    torch.manual_seed(0)
+    unit = _with_visible_new_layers(WindowedDumbbellUnit(
+        32, 4, (7, 7), (3, 3), (10, 10), layer2_scope=scopes[0], recovery_scope=scopes[1],
+        recovery=recovery))
+    x = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        _, semantic_keep = unit.generate(x, (8, 8))
+        # real bins per window (raster): all 9, one column of 3, one row of 3, one corner
+        assert semantic_keep.reshape(2, 2, 2, 9).sum(-1).tolist() == [[[9, 3], [3, 1]]] * 2
+        plain, plain_semantic = unit(x, (8, 8))
+        layer1 = unit.generator.layer1
+        real_forward = layer1.forward_projected
+
+        def fake_tokens_garbage(*args, **kwargs):  # (B*nW, S, C): overwrite the fake tokens
+            out = real_forward(*args, **kwargs)
+            return out.masked_fill(~semantic_keep.reshape(out.shape[:2])[..., None], 1e3)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(layer1, 'forward_projected', fake_tokens_garbage)
+            garbage, garbage_semantic = unit(x, (8, 8))
+    if recovery:
+        torch.testing.assert_close(garbage, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(garbage_semantic[semantic_keep], plain_semantic[semantic_keep],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_semantic_token_validity_at_a_detection_size():
+    """800x1344 -> stage-3 grid 50x84: the bottom row of windows holds one real row, so 6 of
+    each such window's 9 semantic tokens pool padding only (72 of 864)."""
+    unit = WindowedDumbbellUnit(8, 1, (7, 7), (3, 3), (10, 10))
+    with torch.no_grad():
+        _, semantic_keep = unit.generate(torch.zeros(1, 50 * 84, 8), (50, 84))
+    assert semantic_keep.numel() == 864 and int((~semantic_keep).sum()) == 72

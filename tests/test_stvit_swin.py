@@ -85,11 +85,11 @@ def test_every_parameter_gets_a_gradient(recovery):
 
 
 def test_without_recovery_the_semantic_grid_goes_on():
-    model = STViTSwin('small', recovery=False, out_indices=(2, 3)).eval()
+    model = STViTSwin('small', recovery=False, out_indices=(3, )).eval()
     with torch.no_grad():
-        stage3, stage4 = model(torch.randn(1, 3, 224, 224))
-    assert stage3.shape == (1, 384, 6, 6)  # 2x2 windows x 3x3 semantic tokens
-    assert stage4.shape == (1, 768, 3, 3)
+        stage4, = model(torch.randn(1, 3, 224, 224))
+    # stage 3: 2x2 windows x 4x4 semantic tokens (16 per window, paper) = 8x8, merged to 4x4
+    assert stage4.shape == (1, 768, 4, 4)
 
 
 def test_fused_and_explicit_attention_agree(tiny):
@@ -184,3 +184,22 @@ def test_official_settings_flops_differ_from_official_only_by_redundant_projecti
     C = 384
     redundant = 3 * (4 * (100 + 9) - (196 + 36)) * C * 2 * C
     assert abs(ours + redundant - 5.80e9) / 5.80e9 < 0.005
+
+
+@pytest.mark.parametrize('arch, units', [('tiny', 1), ('small', 3)])
+def test_stvit_swin_plan_16_semantic_tokens_per_window(arch, units):
+    """STViT-Swin (no recovery): 4x4 semantic tokens per window in stage 3's units, the last
+    one hands its grid on (8x8 at 224), stage 4 runs on 4x4; every Swin block keeps a layer."""
+    model = STViTSwin(arch, recovery=False, out_indices=(3, )).eval()
+    stage3 = model.stages[2]
+    assert len(stage3.units) == units
+    assert all(u.pool_size == (4, 4) for u in stage3.units)
+    assert [u.recovery is not None for u in stage3.units] == [True] * (units - 1) + [False]
+    layers = len(stage3.blocks) + sum(3 + len(u.semantic_blocks) + (u.recovery is not None)
+                                      for u in stage3.units)
+    assert layers == model.arch_settings['depths'][2]
+    with torch.no_grad():
+        stage4, = model(torch.randn(1, 3, 224, 224))
+    assert stage4.shape == (1, 768, 4, 4)
+    # STViT-R keeps the preset's grid (Swin-T 2x2, Swin-S 3x3)
+    assert STViTSwin(arch).stages[2].units[0].pool_size == ((2, 2) if arch == 'tiny' else (3, 3))

@@ -19,11 +19,17 @@ from ..layers.window import WindowBlock
 from .input_checks import check_input, register_checkpoint_check
 
 
+# STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
+# paper's "16 semantic tokens in each window" for Swin-T/S/B.
+POOL_SIZE_WITHOUT_RECOVERY = 4
+
+
 def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
           pool_size: int) -> dict:
     # Stage 3 becomes dumbbell units of 6 layers (official STViT-R-Swin); other stages stay.
     return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=(0, 0, depths[2] // 6, 0), pool_size=pool_size)
+                units=(0, 0, depths[2] // 6, 0), pool_size=pool_size,
+                pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
 
 class ConvStem(nn.Sequential):
@@ -195,6 +201,11 @@ class SwinFamilyBackbone(BaseModule):
         """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
         dims = self.num_features
         last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        if not recovery and last_sparse in self.out_indices:
+            raise ValueError(f'{type(self).__name__}: with recovery=False stage {last_sparse} '
+                             f'hands its semantic token grid on, not a feature map; remove '
+                             f'{last_sparse} from out_indices {self.out_indices} or set '
+                             'recovery=True')
         rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
         self.stages = nn.ModuleList()
         start = 0
@@ -251,6 +262,19 @@ class STViTSwin(SwinFamilyBackbone):
     image tokens. Dense outputs keep Swin's shapes, so necks and heads of
     stock mmdet configs work unchanged.
 
+    STViT-Swin (``recovery=False``, the paper's Swin classification models):
+    the units sit where STViT-R's do (stage 3: one unit for Swin-T, three for
+    Swin-S/B, 6 layers each), every 7x7 window is summarised into 4x4 = 16
+    semantic tokens (the paper's "16 semantic tokens in each window"), and
+    the last unit has no recovery: it hands its semantic tokens on as a grid
+    (2x2 windows x 4x4 = 8x8 at 224x224) to patch merging, so the last stage
+    runs on 4x4 = 16 tokens instead of 7x7 = 49. The earlier units of
+    Swin-S/B keep their recovery, as in the official STViT-R, so each unit
+    starts from full-resolution tokens; the layer the last unit no longer
+    needs becomes a plain window block at the start of stage 3, so every Swin block keeps
+    a counterpart and Swin weights initialise the whole model. Backbone
+    multiply-adds at 224x224: 0.70x (T), 0.65x (S, B) the stock Swin's.
+
     Any input size works: the image is padded to whole patches, every window
     op pads to whole windows and masks the padding out of attention and
     pooling, and outputs have ``ceil(H / stride)`` rows as in mmdet's Swin.
@@ -258,14 +282,17 @@ class STViTSwin(SwinFamilyBackbone):
     Args:
         arch: 'tiny'/'small'/'base' (aliases 't', 'swin-t', ...), or a dict
             with ``embed_dims``, ``depths``, ``num_heads`` and optional
-            ``units`` (dumbbell units per stage).
+            ``units`` (dumbbell units per stage), ``pool_size`` and
+            ``pool_size_without_recovery``.
         recovery: restore image tokens in every unit (STViT-R, for dense
             tasks). Without it the last unit of the last sparse stage hands its
             semantic token grid to the next stage (STViT, classification).
         in_channels: image channels.
         window_size: Swin window (7).
         pool_size: semantic tokens per window side (3 -> 9 per window);
-            default from ``arch``.
+            default from ``arch``: with recovery its ``pool_size`` (2 for
+            Swin-T, 3 for Swin-S/B), without its ``pool_size_without_recovery``
+            (4, paper).
         neighbourhood: image-token neighbourhood side of generator layer 1.
         neighbourhood_inside: official STViT-R border handling (see
             :func:`neighbourhood_index`); off keeps outputs padding-invariant.
@@ -304,7 +331,8 @@ class STViTSwin(SwinFamilyBackbone):
                         _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=3)),
     }
 
-    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=3)
+    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=3,
+                         pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
@@ -320,7 +348,8 @@ class STViTSwin(SwinFamilyBackbone):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
-        pool_size = arch['pool_size'] if pool_size is None else pool_size
+        if pool_size is None:
+            pool_size = arch['pool_size' if recovery else 'pool_size_without_recovery']
         dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
         if pool_size > window_size:
             raise ValueError(f'STViTSwin: pool_size {pool_size} (semantic grid per window) is '
