@@ -106,6 +106,8 @@ def official_stvit_r_swin_state_dict(model, img=224, window=7):
     """
     state = {}
     for key, value in model.state_dict().items():
+        if key.endswith('pooled_grid'):  # our generators' pool-size record: not official
+            continue
         unit = re.match(r'stages\.(\d)\.units\.(\d+)\.(.+?)\.(attn|norm|mlp|ls)(.*)$', key)
         if unit:
             stage, u, layer, rest = unit.group(1), int(unit.group(2)), unit.group(3), \

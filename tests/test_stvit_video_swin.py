@@ -159,7 +159,8 @@ def test_inflate_our_2d_stvit_r_swin(tmp_path):
     assert report['source_dims'] == 2 and report['missing'] == []
     assert set(report['loaded']) == set(video_model.state_dict())
     assert set(report['inflated']) == ({'patch_embed.proj.weight',
-                                        'stages.2.units.0.generator.centres'}
+                                        'stages.2.units.0.generator.centres',
+                                        'stages.2.units.0.generator.pooled_grid'}
                                        | {f'{t}.attn.relative_position_bias_table'
                                           for t in TABLES})
     assert report['not_loaded'] == {f'norm{i}.{p}': 'no such tensor in this model'

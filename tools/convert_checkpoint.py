@@ -51,6 +51,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from stvit_mm.analysis import ConfigError, build_model, load_config  # noqa: E402
 from stvit_mm.models import STViT, STViTSwin  # noqa: E402
+from stvit_mm.models.backbones.input_checks import PLAN_FIX, POOLED_GRID  # noqa: E402
 from stvit_mm.models.converters import (Conversion, convert_deit, convert_swin,  # noqa: E402
                                         deit_new_parameter, detect_deit_layout,
                                         detect_swin_layout, swin_new_parameter)
@@ -388,6 +389,13 @@ def convert_checkpoint(checkpoint: Dict[str, Tensor], source: str, target: Targe
     backbone_sd, rest, src_prefix = _split_backbone(tensors)
     family, layout = _detect_layout(list(backbone_sd), source, target)
     conv = _convert_backbone(backbone_sd, family, layout, target.backbone)
+    if conv.plan_mismatch:  # blocks placed by index would land in layers of other roles
+        raise ConversionError(f'cannot convert for {target.name}: the checkpoint has another '
+                              f'sparsification plan than the target: {conv.plan_mismatch}; '
+                              f'{PLAN_FIX}')
+    for key, grid in target.backbone.state_dict().items():  # sources carry no pool-size record
+        if key.endswith(POOLED_GRID):
+            conv.put(key, grid.clone())
     out_prefix = BACKBONE_PREFIX if target.whole_model or src_prefix else ''
     ours = {k: v.shape for k, v in target.backbone.state_dict().items()}
     problems: List[Problem] = []

@@ -10,12 +10,12 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import unwrap_release_file
+from ..converters import PlanMismatchError, unwrap_release_file
 from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
 from ..layers.grouping import tokens_to_map
-from .input_checks import check_input, register_checkpoint_check
+from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
@@ -170,9 +170,12 @@ class STViT(BaseModule):
         layout = detect_deit_layout({k: None for k in own})
         if layout is not None and not any(k.startswith('generator.') for k in own):
             source = {k: state_dict.pop(full) for k, full in own.items()}
-            converted, dropped = deit_to_stvit(
-                source, layout, self.num_full_layers, self.num_semantic_layers,
-                self.recovery_enabled, self.pos_grid)
+            try:
+                converted, dropped = deit_to_stvit(
+                    source, layout, self.num_full_layers, self.num_semantic_layers,
+                    self.recovery_enabled, self.pos_grid)
+            except PlanMismatchError as error:
+                raise_plan_mismatch('STViT', str(error))
             state_dict.update({prefix + k: v for k, v in converted.items()})
             self.last_load_report = dict(layout=layout, not_loaded=dropped)
             summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'

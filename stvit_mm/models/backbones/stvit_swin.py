@@ -11,12 +11,13 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
+from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
+                          unwrap_release_file)
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import pad_grid, tokens_to_map
 from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
 from ..layers.window import WindowBlock
-from .input_checks import check_input, register_checkpoint_check
+from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
 
 
 # STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
@@ -384,7 +385,10 @@ class STViTSwin(SwinFamilyBackbone):
         if layout is None:
             return
         source = {k: state_dict.pop(full) for k, full in own.items()}
-        converted, dropped = convert_swin_checkpoint(source, layout, self)
+        try:
+            converted, dropped = convert_swin_checkpoint(source, layout, self)
+        except PlanMismatchError as error:
+            raise_plan_mismatch('STViTSwin', str(error))
         state_dict.update({prefix + k: v for k, v in converted.items()})
         self.last_load_report = dict(layout=layout, not_loaded=dropped)
         summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'

@@ -12,15 +12,18 @@ load through a pre-hook; 2-D weights are inflated as Video Swin does.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
+from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
+                          unwrap_release_file)
 from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES
-from .input_checks import check_input, register_checkpoint_check
+from .input_checks import (POOLED_GRID, check_input, raise_plan_mismatch,
+                           register_checkpoint_check)
 from .stvit_swin import SwinFamilyBackbone
 
 Size3 = Tuple[int, int, int]
@@ -210,6 +213,14 @@ class STViTVideoSwin(SwinFamilyBackbone):
             frames = target.shape[2]
             return (value.unsqueeze(2).repeat(1, 1, frames, 1, 1) / frames,
                     f'2-D kernel repeated over {frames} frames and divided by {frames}')
+        if key.endswith(POOLED_GRID) and value.numel() == 2 and target.numel() == 3:
+            # the record of a 2-D generator's pool size: its grid must be ours in space
+            if not torch.equal(value.cpu(), target.cpu()[1:]):
+                raise_plan_mismatch('STViTVideoSwin', (
+                    f'{key} pools each window to {"x".join(map(str, value.tolist()))} in the '
+                    f'2-D checkpoint, {"x".join(map(str, target.tolist()))} (T x H x W) in the '
+                    'model'))
+            return target.clone(), 'the 2-D grid per window with the model\'s temporal bins'
         if key.endswith('generator.centres') and value.ndim == 3 and target.ndim == 3:
             pt, ph, pw = self.pool_size
             if value.shape[1] != ph * pw or target.shape[1] != pt * ph * pw:
@@ -251,7 +262,13 @@ class STViTVideoSwin(SwinFamilyBackbone):
         target = self.state_dict()
         if layout is not None:
             source = {k: state_dict.pop(full) for k, full in own.items()}
-            converted, dropped = convert_swin_checkpoint(source, layout, self)
+            try:
+                converted, dropped = convert_swin_checkpoint(source, layout, self)
+            except PlanMismatchError as error:
+                raise_plan_mismatch('STViTVideoSwin', str(error))
+            # a 2-D Swin has no pool-size record: the model's own is what it loads
+            converted.update({k: v.clone() for k, v in target.items()
+                              if k.endswith(POOLED_GRID) and k not in converted})
         else:
             converted, dropped = {k: state_dict[full] for k, full in own.items()}, {}
         inflated = {}

@@ -50,6 +50,9 @@ class SemanticTokenGenerator(nn.Module):
         self.layer2 = CrossBlock(drop_path=drop_path[1], shortcut=True, **common)
         self.centres = (nn.Parameter(torch.zeros(1, self.num_tokens, dim))
                         if global_centres else None)
+        # The pooled grid travels with the weights: no tensor shape depends on it (without
+        # centres), so this record is what lets a checkpoint of another pool size be refused.
+        self.register_buffer('pooled_grid', torch.tensor(self.pool_size), persistent=True)
         self.reset_centres()
 
     def reset_centres(self) -> None:
