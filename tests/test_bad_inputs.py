@@ -136,6 +136,16 @@ def test_checks_are_skipped_while_tracing(models):
      r'remove 2 from out_indices \(0, 1, 2, 3\) or set recovery=True'),
     ('STViTVideoSwin', dict(recovery=False, out_indices=(2, 3)),
      'with recovery=False stage 2 hands its semantic token grid on'),
+    # stock Swin arguments that cannot be honoured (the one-word swap)
+    ('STViTSwin', dict(use_abs_pos_embed=True), r'use_abs_pos_embed=True cannot be honoured '
+     r'\(STViT-R windows use relative position bias only\); remove it'),
+    ('STViTSwin', dict(attn_drop_rate=0.1), 'attn_drop_rate=0.1 cannot be honoured'),
+    ('STViTSwin', dict(qk_scale=0.5), 'qk_scale=0.5 cannot be honoured'),
+    ('STViTSwin', dict(strides=(4, 2, 2, 1)), r'strides=\(4, 2, 2, 1\) cannot be honoured'),
+    ('STViTSwin', dict(act_cfg=dict(type='ReLU')), "act_cfg=.*'ReLU'.* cannot be honoured"),
+    ('STViTSwin', dict(stage_cfgs=dict(block_cfgs=dict(mlp_ratio=2))),
+     'stage_cfgs=.* cannot be honoured'),
+    ('STViTVideoSwin', dict(patch_norm=False), 'patch_norm=False cannot be honoured'),
 ])
 def test_inconsistent_config(name, kwargs, message):
     with pytest.raises(ValueError, match=f'^{name}: {message}'):

@@ -45,6 +45,8 @@ def models():
         deit=STViT(dict(embed_dims=32, num_heads=2)).eval(),
         deit_r=_with_visible_new_layers(STViT(dict(embed_dims=32, num_heads=2), recovery=True)),
         swin=_with_visible_new_layers(STViTSwin(SWIN, drop_path_rate=0.0)),
+        # window 12 (the 384-pixel Swins): 5x5 semantic tokens, 17x17 neighbourhoods
+        swin_w12=_with_visible_new_layers(STViTSwin(SWIN, window_size=12, drop_path_rate=0.0)),
         swin_no_recovery=_with_visible_new_layers(
             STViTSwin(SWIN, recovery=False, drop_path_rate=0.0, out_indices=(0, 1, 3))),
         video=_with_visible_new_layers(
@@ -124,6 +126,21 @@ def test_stvit_swin_any_size(models, height, width, batch):
     _check_common(model, x, outs)
 
 
+@settings(max_examples=8, **SETTINGS)
+@given(height=st.integers(1, 400), width=st.integers(1, 400), batch=st.integers(1, 2))
+@example(height=200, width=200, batch=1)  # stage 3 is 13x13: one real row/column past a window
+@example(height=3, width=517, batch=1)
+def test_stvit_swin_window_12_any_size(models, height, width, batch):
+    model = models['swin_w12']
+    assert model.stages[2].units[0].pool_size == (5, 5)
+    x = torch.randn(batch, 3, height, width)
+    outs = _run(model, x)
+    assert [tuple(o.shape) for o in outs] == [
+        (batch, 16 * 2**i, math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
+        for i in range(4)]
+    _check_common(model, x, outs)
+
+
 @settings(max_examples=6, **SETTINGS)
 @given(height=st.integers(1, 128), width=st.integers(1, 128))
 @example(height=32, width=32)
@@ -193,16 +210,18 @@ def test_window_block_ignores_padding(grid, extra, shifted, batch):
        windows_more=st.tuples(st.integers(0, 1), st.integers(0, 1)),
        scopes=st.sampled_from([('local', 'local'), ('global', 'global'), ('local', 'global')]),
        recovery=st.booleans())
-def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery):
+@pytest.mark.parametrize('window, pool, near', [(7, 2, 10), (12, 5, 17)])
+def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery, window, pool, near):
     """Padding that adds whole windows (or only fills the last one) never changes real tokens
     or the semantic tokens of windows with real tokens."""
     torch.manual_seed(0)
     unit = _with_visible_new_layers(WindowedDumbbellUnit(
-        32, 4, (7, 7), (2, 2), (10, 10), layer2_scope=scopes[0], recovery_scope=scopes[1],
-        recovery=recovery))
+        32, 4, (window, window), (pool, pool), (near, near), layer2_scope=scopes[0],
+        recovery_scope=scopes[1], recovery=recovery))
     x = torch.randn(1, *grid, 32)
     # pad to the next whole window, plus 0 or 1 further windows per dim
-    padded_grid = tuple(-(-g // 7) * 7 + 7 * m for g, m in zip(grid, windows_more))
+    padded_grid = tuple(-(-g // window) * window + window * m
+                        for g, m in zip(grid, windows_more))
     padded, keep, real = _pad_with_garbage(x, padded_grid)
     with torch.no_grad():
         plain, plain_semantic = unit(x.reshape(1, -1, 32), grid)
@@ -211,9 +230,9 @@ def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery):
         torch.testing.assert_close(with_padding.reshape(1, *padded_grid, 32)[real],
                                    plain.reshape(1, *grid, 32), rtol=1e-4, atol=1e-4)
     # semantic tokens of the windows that hold real tokens: the same
-    windows = [-(-g // 7) for g in grid]
-    all_windows = [p // 7 for p in padded_grid]
-    S = 4
+    windows = [-(-g // window) for g in grid]
+    all_windows = [p // window for p in padded_grid]
+    S = pool * pool
     semantic = semantic.reshape(1, all_windows[0], all_windows[1], S, 32)
     torch.testing.assert_close(semantic[:, :windows[0], :windows[1]].reshape(1, -1, S, 32),
                                plain_semantic.reshape(1, -1, S, 32), rtol=1e-4, atol=1e-4)

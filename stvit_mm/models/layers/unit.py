@@ -4,6 +4,7 @@ wide -> narrow -> wide: a window block on image tokens, a generator that pools
 each window to a few semantic tokens, blocks on the semantic tokens only, and
 a recovery block back to image tokens.
 """
+import math
 from typing import List, Optional, Sequence, Tuple, Type
 
 import torch
@@ -16,6 +17,31 @@ from .semantic import SemanticTokenGenerator
 from .window import WindowBlock
 
 SEMANTIC_SCOPES = ('local', 'global')
+# The window side the official STViT-R-Swin was designed for (7x7 windows, a 10x10
+# neighbourhood around each); plans state their per-window sizes for it.
+REFERENCE_WINDOW = 7
+REFERENCE_NEIGHBOURHOOD = 10
+
+
+def scale_to_window(size_at_reference: int, window: int) -> int:
+    """A per-window size stated for a 7-token window side, for a ``window``-token side.
+
+    The size keeps its share of the window: a pooled grid keeps the number of image
+    tokens per semantic token (3x3 per 7x7 window, 5.4 each -> 5x5 per 12x12, 5.8 each),
+    a neighbourhood its margin (10 around 7 -> 17 around 12). Exact at 7; rounded half
+    up; at least 1.
+    """
+    return max(1, math.floor(size_at_reference * window / REFERENCE_WINDOW + 0.5))
+
+
+def pool_size_for_window(pool_at_reference: int, window: int) -> int:
+    """Semantic tokens per window side: :func:`scale_to_window`, at most the window."""
+    return min(window, scale_to_window(pool_at_reference, window))
+
+
+def neighbourhood_for_window(window: int) -> int:
+    """Generator layer 1's neighbourhood side: the official 10 around 7, scaled, >= window."""
+    return max(window, scale_to_window(REFERENCE_NEIGHBOURHOOD, window))
 
 
 def neighbourhood_index(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
@@ -378,4 +404,5 @@ def _numel(size: Sequence[int]) -> int:
 
 
 __all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'pooled_validity',
-                      'semantic_tokens_to_grid', 'SEMANTIC_SCOPES']
+                      'semantic_tokens_to_grid', 'SEMANTIC_SCOPES', 'scale_to_window',
+                      'pool_size_for_window', 'neighbourhood_for_window']
