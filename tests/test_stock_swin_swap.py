@@ -54,12 +54,14 @@ def _swin_backbone(cfg):
 
 
 def _image_for(cfg):
-    """mmpretrain's Swin asserts maps no smaller than its window: give it its img_size."""
+    """The config's input channels (change detection stacks two images: 6); mmpretrain's
+    Swin asserts maps no smaller than its window: give it its img_size."""
+    channels = cfg.model.backbone.get('in_channels', 3)
     size = cfg.model.backbone.get('img_size')
     if size is None:
-        return IMAGE
+        return (1, channels) + IMAGE[2:]
     side = size if isinstance(size, int) else size[0]
-    return (1, 3, side, side)
+    return (1, channels, side, side)
 
 
 def _run(model, x):

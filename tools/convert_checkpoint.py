@@ -77,9 +77,10 @@ MAX_LISTED = 20  # problems listed per kind in an error message
 
 def _arch_presets() -> Dict[str, Tuple[type, dict]]:
     presets = {}
-    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base')):
-        presets[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
-        presets[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
+    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base'), ('l', 'large')):
+        if short != 'l':  # no DeiT-L
+            presets[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
+            presets[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
         presets[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False,
                                                              out_indices=(3, )))
         presets[f'stvit-r-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=True))
