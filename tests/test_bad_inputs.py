@@ -78,10 +78,20 @@ def test_bad_input(models, name, what, message):
 def test_finite_check_can_be_switched_off(models, monkeypatch):
     """STVIT_CHECK_FINITE=0 (read at import) skips the check: NaN propagates to the outputs."""
     from stvit_mm.models.backbones import input_checks
-    monkeypatch.setattr(input_checks, 'CHECK_FINITE', False)
+    monkeypatch.setattr(input_checks, 'CHECK_FINITE', '0')
     with torch.no_grad():
         outs = models['STViTSwin'](_bad('STViTSwin', 'nan'))
     assert all(torch.isnan(o).any() for o in outs)
+
+
+@pytest.mark.parametrize('mode, checked', [('cpu', {'cpu'}), ('1', {'cpu', 'cuda', 'xpu'}),
+                                           ('0', set())])
+def test_finite_check_never_syncs_an_accelerator_unless_asked(monkeypatch, mode, checked):
+    """By default only CPU inputs are read (no host-device sync per forward on a GPU)."""
+    from stvit_mm.models.backbones import input_checks
+    monkeypatch.setattr(input_checks, 'CHECK_FINITE', mode)
+    for device in ('cpu', 'cuda', 'xpu', 'meta'):
+        assert input_checks.checks_finite_on(torch.device(device)) == (device in checked)
 
 
 def test_good_input_still_runs(models):
@@ -117,10 +127,39 @@ def test_checks_are_skipped_while_tracing(models):
     ('STViTVideoSwin', dict(pool_size=(2, 8, 2)),
      r'semantic grid per window \(pool_size\) \(2, 8, 2\) is larger than the window'),
     ('STViTSwin', dict(out_indices=(4, )), r'out_indices \(4,\) must be non-empty and lie in 0..3'),
+    # nonsense combinations
+    ('STViT', dict(recovery=True, out_type='avg'),
+     "recovery=True with out_type='avg' builds a recovery block that never runs; use "
+     "out_type='featmap' or recovery=False"),
+    ('STViTSwin', dict(recovery=False),
+     r'with recovery=False stage 2 hands its semantic token grid on, not a feature map; '
+     r'remove 2 from out_indices \(0, 1, 2, 3\) or set recovery=True'),
+    ('STViTVideoSwin', dict(recovery=False, out_indices=(2, 3)),
+     'with recovery=False stage 2 hands its semantic token grid on'),
+    # stock Swin arguments that cannot be honoured (the one-word swap)
+    ('STViTSwin', dict(use_abs_pos_embed=True), r'use_abs_pos_embed=True cannot be honoured '
+     r'\(STViT-R windows use relative position bias only\); remove it'),
+    ('STViTSwin', dict(attn_drop_rate=0.1), 'attn_drop_rate=0.1 cannot be honoured'),
+    ('STViTSwin', dict(qk_scale=0.5), 'qk_scale=0.5 cannot be honoured'),
+    ('STViTSwin', dict(strides=(4, 2, 2, 1)), r'strides=\(4, 2, 2, 1\) cannot be honoured'),
+    ('STViTSwin', dict(act_cfg=dict(type='ReLU')), "act_cfg=.*'ReLU'.* cannot be honoured"),
+    ('STViTSwin', dict(stage_cfgs=dict(block_cfgs=dict(mlp_ratio=2))),
+     'stage_cfgs=.* cannot be honoured'),
+    ('STViTVideoSwin', dict(patch_norm=False), 'patch_norm=False cannot be honoured'),
 ])
 def test_inconsistent_config(name, kwargs, message):
     with pytest.raises(ValueError, match=f'^{name}: {message}'):
         BUILD[name](**kwargs)
+
+
+@pytest.mark.parametrize('name', list(BUILD))
+def test_drop_rate_reaches_every_layer(name):
+    """drop_rate is honoured everywhere, generator layers included (not silently 0)."""
+    kwargs = dict(out_indices=(3, )) if name != 'STViT' else {}
+    model = BUILD[name](drop_rate=0.25, **kwargs)
+    rates = {n: m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)}
+    assert any('generator.layer' in n for n in rates)
+    assert set(rates.values()) == {0.25}, rates
 
 
 # ------------------------------------------------------------------ checkpoints

@@ -5,6 +5,7 @@ Synthetic checkpoints carry the exact names and shapes of the real releases: Ope
 are stock models' state dicts, official Swin / DeiT / timm / STViT-R-Swin ones are renamed
 from them (names as in the official code), holding random tensors.
 """
+import json
 import os
 import re
 import subprocess
@@ -105,6 +106,8 @@ def official_stvit_r_swin_state_dict(model, img=224, window=7):
     """
     state = {}
     for key, value in model.state_dict().items():
+        if key.endswith('pooled_grid'):  # our generators' pool-size record: not official
+            continue
         unit = re.match(r'stages\.(\d)\.units\.(\d+)\.(.+?)\.(attn|norm|mlp|ls)(.*)$', key)
         if unit:
             stage, u, layer, rest = unit.group(1), int(unit.group(2)), unit.group(3), \
@@ -270,6 +273,60 @@ def test_official_stvit_r_swin_head_lands_in_the_classifier_config():
     assert result.new == {} and result.backbone_prefix == 'backbone.'
     torch.testing.assert_close(result.state_dict['head.fc.weight'], official['head.weight'])
     assert 'head.weight' in result.mapped
+
+
+def official_release_from_key_list(size):
+    """A release file ``{'model': ...}`` holding exactly the tensors (names and shapes) of the
+    official STViT-R-Swin model, random values: tests/data lists them as read off the official
+    repository (its training log's module tree and model code), independently of our mapping."""
+    with open(os.path.join(ROOT, f'tests/data/official_stvit_r_swin_{size}_keys.json')) as f:
+        listed = json.load(f)
+    state = {k: torch.randn(shape) for k, shape in listed['parameters'].items()}
+    for key, shape in listed['buffers'].items():
+        state[key] = (torch.zeros(shape, dtype=torch.long) if key.endswith(
+            ('index', 'num_batches_tracked')) else torch.rand(shape))
+    return {'model': state}, listed
+
+
+@pytest.mark.parametrize('size, arch', [('s', 'small'), ('b', 'base')])
+def test_official_release_key_list_converts_completely(size, arch):
+    release, listed = official_release_from_key_list(size)
+    official = release['model']
+    # the official classifier normalises stage 4 only
+    target = bare(STViTSwin(arch, out_indices=(3, ), **tool.OFFICIAL_STVIT_R_SWIN).eval())
+    result = tool.convert_checkpoint(release, 'official-stvit-r-swin', target)
+    # every official tensor is used or dropped for a stated reason; every one of ours is filled
+    assert_every_source_key_accounted_for(result)
+    assert result.new == {} and result.ignored == {}
+    assert set(result.dropped) == set(listed['buffers']) - {
+        k for k in listed['buffers'] if k.startswith('patch_embed.')} | {'head.weight',
+                                                                          'head.bias'}
+    # the same number of trained values on both sides (the official head is not a backbone's)
+    head = sum(official[k].numel() for k in ('head.weight', 'head.bias'))
+    ours = sum(p.numel() for p in target.backbone.parameters())
+    assert ours + head == listed['parameter_count']
+    # roles, by the official block index in stage 3 (6 per unit): window, generator 1 and 2,
+    # local and global semantic blocks (q/kv joined into one qkv), recovery
+    ckpt = result.state_dict
+    for u in range(3):
+        j, unit = 6 * u, f'stages.2.units.{u}.'
+        assert torch.equal(ckpt[unit + 'window_block.attn.qkv.weight'],
+                           official[f'layers.2.blocks.{j}.attn.qkv.weight'])
+        assert torch.equal(ckpt[unit + 'generator.layer1.attn.kv.weight'],
+                           official[f'layers.2.blocks.{j + 1}.attn.kv.weight'])
+        assert torch.equal(ckpt[unit + 'generator.layer2.ls1.gamma'],
+                           official[f'layers.2.blocks.{j + 2}.layer_scale_1'])
+        for s in (0, 1):
+            assert torch.equal(ckpt[f'{unit}semantic_blocks.{s}.attn.qkv.bias'], torch.cat([
+                official[f'layers.2.blocks.{j + 3 + s}.attn.q.bias'],
+                official[f'layers.2.blocks.{j + 3 + s}.attn.kv.bias']]))
+        assert torch.equal(ckpt[unit + 'recovery.mlp.fc2.weight'],
+                           official[f'layers.2.blocks.{j + 5}.mlp.fc2.weight'])
+    assert torch.equal(ckpt['patch_embed.proj.2.bn.running_var'],
+                       official['patch_embed.proj.2.bn.running_var'])
+    assert torch.equal(ckpt['norm3.weight'], official['norm.weight'])
+    assert torch.equal(ckpt['stages.1.downsample.reduction.weight'],
+                       official['layers.1.downsample.reduction.weight'])
 
 
 # ------------------------------------------------------------------------------- detectors

@@ -204,9 +204,15 @@ def test_deit_config_loads_mmpretrain_deit_checkpoint(tmp_path):
 
 
 def test_swin_config_init_cfg_loads_microsoft_release_file(tmp_path):
+    from mmdet.models.backbones import SwinTransformer
+
+    from stvit_mm.models.converters.swin import to_canonical
+    # a whole Swin-T in the Microsoft naming (a partial file of another depth is refused)
+    release, _, _ = to_canonical(SwinTransformer().state_dict(), 'openmmlab')
     weight = torch.full((96, ), 3.0)
+    release['layers.0.blocks.0.norm1.weight'] = weight
     path = tmp_path / 'swin_tiny_patch4_window7_224.pth'
-    torch.save({'model': {'layers.0.blocks.0.norm1.weight': weight}}, path)
+    torch.save({'model': release}, path)
     backbone = STViTSwin(arch='tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     backbone.init_weights()
     torch.testing.assert_close(backbone.stages[0].blocks[0].norm1.weight.detach(), weight)

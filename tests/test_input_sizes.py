@@ -45,8 +45,10 @@ def models():
         deit=STViT(dict(embed_dims=32, num_heads=2)).eval(),
         deit_r=_with_visible_new_layers(STViT(dict(embed_dims=32, num_heads=2), recovery=True)),
         swin=_with_visible_new_layers(STViTSwin(SWIN, drop_path_rate=0.0)),
+        # window 12 (the 384-pixel Swins): 5x5 semantic tokens, 17x17 neighbourhoods
+        swin_w12=_with_visible_new_layers(STViTSwin(SWIN, window_size=12, drop_path_rate=0.0)),
         swin_no_recovery=_with_visible_new_layers(
-            STViTSwin(SWIN, recovery=False, drop_path_rate=0.0)),
+            STViTSwin(SWIN, recovery=False, drop_path_rate=0.0, out_indices=(0, 1, 3))),
         video=_with_visible_new_layers(
             STViTVideoSwin(SWIN, out_indices=(0, 1, 2, 3), drop_path_rate=0.0)))
 
@@ -124,19 +126,34 @@ def test_stvit_swin_any_size(models, height, width, batch):
     _check_common(model, x, outs)
 
 
+@settings(max_examples=8, **SETTINGS)
+@given(height=st.integers(1, 400), width=st.integers(1, 400), batch=st.integers(1, 2))
+@example(height=200, width=200, batch=1)  # stage 3 is 13x13: one real row/column past a window
+@example(height=3, width=517, batch=1)
+def test_stvit_swin_window_12_any_size(models, height, width, batch):
+    model = models['swin_w12']
+    assert model.stages[2].units[0].pool_size == (5, 5)
+    x = torch.randn(batch, 3, height, width)
+    outs = _run(model, x)
+    assert [tuple(o.shape) for o in outs] == [
+        (batch, 16 * 2**i, math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
+        for i in range(4)]
+    _check_common(model, x, outs)
+
+
 @settings(max_examples=6, **SETTINGS)
 @given(height=st.integers(1, 128), width=st.integers(1, 128))
 @example(height=32, width=32)
 def test_stvit_swin_without_recovery_any_size(models, height, width):
-    """STViT (no recovery): stage 4 runs on the semantic grid (an arch dict's default
-    pool_size: 3 tokens per window side, also where the real grid is smaller)."""
+    """STViT (no recovery): stage 4 runs on the semantic grid of stage 3 (4 tokens per
+    window side without recovery, also where the real grid is smaller)."""
     model = models['swin_no_recovery']
     x = torch.randn(1, 3, height, width)
     outs = _run(model, x)
     h3, w3 = math.ceil(height / 16), math.ceil(width / 16)
-    semantic = (math.ceil(h3 / 7) * 3, math.ceil(w3 / 7) * 3)
-    assert tuple(outs[2].shape) == (1, 64, *semantic)
-    assert tuple(outs[3].shape) == (1, 128, *(math.ceil(s / 2) for s in semantic))
+    semantic = (math.ceil(h3 / 7) * 4, math.ceil(w3 / 7) * 4)
+    assert len(outs) == 3  # stage 3 hands its semantic grid on: not an output
+    assert tuple(outs[2].shape) == (1, 128, *(math.ceil(s / 2) for s in semantic))
     _check_common(model, x, outs)
 
 
@@ -193,16 +210,18 @@ def test_window_block_ignores_padding(grid, extra, shifted, batch):
        windows_more=st.tuples(st.integers(0, 1), st.integers(0, 1)),
        scopes=st.sampled_from([('local', 'local'), ('global', 'global'), ('local', 'global')]),
        recovery=st.booleans())
-def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery):
+@pytest.mark.parametrize('window, pool, near', [(7, 2, 10), (12, 5, 17)])
+def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery, window, pool, near):
     """Padding that adds whole windows (or only fills the last one) never changes real tokens
     or the semantic tokens of windows with real tokens."""
     torch.manual_seed(0)
     unit = _with_visible_new_layers(WindowedDumbbellUnit(
-        32, 4, (7, 7), (2, 2), (10, 10), layer2_scope=scopes[0], recovery_scope=scopes[1],
-        recovery=recovery))
+        32, 4, (window, window), (pool, pool), (near, near), layer2_scope=scopes[0],
+        recovery_scope=scopes[1], recovery=recovery))
     x = torch.randn(1, *grid, 32)
     # pad to the next whole window, plus 0 or 1 further windows per dim
-    padded_grid = tuple(-(-g // 7) * 7 + 7 * m for g, m in zip(grid, windows_more))
+    padded_grid = tuple(-(-g // window) * window + window * m
+                        for g, m in zip(grid, windows_more))
     padded, keep, real = _pad_with_garbage(x, padded_grid)
     with torch.no_grad():
         plain, plain_semantic = unit(x.reshape(1, -1, 32), grid)
@@ -211,9 +230,50 @@ def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery):
         torch.testing.assert_close(with_padding.reshape(1, *padded_grid, 32)[real],
                                    plain.reshape(1, *grid, 32), rtol=1e-4, atol=1e-4)
     # semantic tokens of the windows that hold real tokens: the same
-    windows = [-(-g // 7) for g in grid]
-    all_windows = [p // 7 for p in padded_grid]
-    S = 4
+    windows = [-(-g // window) for g in grid]
+    all_windows = [p // window for p in padded_grid]
+    S = pool * pool
     semantic = semantic.reshape(1, all_windows[0], all_windows[1], S, 32)
     torch.testing.assert_close(semantic[:, :windows[0], :windows[1]].reshape(1, -1, S, 32),
                                plain_semantic.reshape(1, -1, S, 32), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('scopes', [('local', 'local'), ('global', 'global')])
+@pytest.mark.parametrize('recovery', [True, False])
+def test_semantic_tokens_pooled_from_padding_only_are_masked(scopes, recovery):
+    """8x8 grid, 7x7 windows: the second row/column of windows holds one real row/column,
+    so 2 of the 3x3 bins per axis pool padding only. Those tokens are not real: whatever
+    values they carry never reach the recovered tokens or the real semantic tokens."""
+    torch.manual_seed(0)
+    unit = _with_visible_new_layers(WindowedDumbbellUnit(
+        32, 4, (7, 7), (3, 3), (10, 10), layer2_scope=scopes[0], recovery_scope=scopes[1],
+        recovery=recovery))
+    x = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        _, semantic_keep = unit.generate(x, (8, 8))
+        # real bins per window (raster): all 9, one column of 3, one row of 3, one corner
+        assert semantic_keep.reshape(2, 2, 2, 9).sum(-1).tolist() == [[[9, 3], [3, 1]]] * 2
+        plain, plain_semantic = unit(x, (8, 8))
+        layer1 = unit.generator.layer1
+        real_forward = layer1.forward_projected
+
+        def fake_tokens_garbage(*args, **kwargs):  # (B*nW, S, C): overwrite the fake tokens
+            out = real_forward(*args, **kwargs)
+            return out.masked_fill(~semantic_keep.reshape(out.shape[:2])[..., None], 1e3)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(layer1, 'forward_projected', fake_tokens_garbage)
+            garbage, garbage_semantic = unit(x, (8, 8))
+    if recovery:
+        torch.testing.assert_close(garbage, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(garbage_semantic[semantic_keep], plain_semantic[semantic_keep],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_semantic_token_validity_at_a_detection_size():
+    """800x1344 -> stage-3 grid 50x84: the bottom row of windows holds one real row, so 6 of
+    each such window's 9 semantic tokens pool padding only (72 of 864)."""
+    unit = WindowedDumbbellUnit(8, 1, (7, 7), (3, 3), (10, 10))
+    with torch.no_grad():
+        _, semantic_keep = unit.generate(torch.zeros(1, 50 * 84, 8), (50, 84))
+    assert semantic_keep.numel() == 864 and int((~semantic_keep).sum()) == 72

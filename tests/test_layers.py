@@ -130,3 +130,18 @@ def test_recovery_keeps_image_token_shape_and_needs_residual():
 def test_layer_scale_starts_small():
     block = CrossBlock(8, 2)
     assert torch.allclose(block.ls1.gamma, torch.full((8, ), 1e-5))
+
+
+def test_generator_layer_without_shortcut_never_drops_its_attention_branch():
+    # Official layer 1 without shortcut: x = ls1 * attn(...). Stochastic depth on that branch
+    # would zero (or rescale) the layer's whole output for some samples in training.
+    torch.manual_seed(0)
+    block = CrossBlock(16, 2, drop_path=0.9, layer_scale_init=1.0, shortcut=False)
+    torch.nn.init.zeros_(block.mlp.fc2.weight)  # MLP branch adds nothing: output = attention
+    torch.nn.init.zeros_(block.mlp.fc2.bias)
+    x_q, x_kv = torch.randn(64, 4, 16), torch.randn(64, 9, 16)
+    expected = block.eval()(x_q, x_kv)
+    assert torch.allclose(block.train()(x_q, x_kv), expected, atol=1e-6)
+    # with the shortcut the attention branch is a residual branch and keeps its drop path
+    block.shortcut = True
+    assert not torch.allclose(block.train()(x_q, x_kv), block.eval()(x_q, x_kv))

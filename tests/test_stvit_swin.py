@@ -85,11 +85,11 @@ def test_every_parameter_gets_a_gradient(recovery):
 
 
 def test_without_recovery_the_semantic_grid_goes_on():
-    model = STViTSwin('small', recovery=False, out_indices=(2, 3)).eval()
+    model = STViTSwin('small', recovery=False, out_indices=(3, )).eval()
     with torch.no_grad():
-        stage3, stage4 = model(torch.randn(1, 3, 224, 224))
-    assert stage3.shape == (1, 384, 6, 6)  # 2x2 windows x 3x3 semantic tokens
-    assert stage4.shape == (1, 768, 3, 3)
+        stage4, = model(torch.randn(1, 3, 224, 224))
+    # stage 3: 2x2 windows x 4x4 semantic tokens (16 per window, paper) = 8x8, merged to 4x4
+    assert stage4.shape == (1, 768, 4, 4)
 
 
 def test_fused_and_explicit_attention_agree(tiny):
@@ -184,3 +184,81 @@ def test_official_settings_flops_differ_from_official_only_by_redundant_projecti
     C = 384
     redundant = 3 * (4 * (100 + 9) - (196 + 36)) * C * 2 * C
     assert abs(ours + redundant - 5.80e9) / 5.80e9 < 0.005
+
+
+@pytest.mark.parametrize('arch, units', [('tiny', 1), ('small', 3)])
+def test_stvit_swin_plan_16_semantic_tokens_per_window(arch, units):
+    """STViT-Swin (no recovery): 4x4 semantic tokens per window in stage 3's units, the last
+    one hands its grid on (8x8 at 224), stage 4 runs on 4x4; every Swin block keeps a layer."""
+    model = STViTSwin(arch, recovery=False, out_indices=(3, )).eval()
+    stage3 = model.stages[2]
+    assert len(stage3.units) == units
+    assert all(u.pool_size == (4, 4) for u in stage3.units)
+    assert [u.recovery is not None for u in stage3.units] == [True] * (units - 1) + [False]
+    layers = len(stage3.blocks) + sum(3 + len(u.semantic_blocks) + (u.recovery is not None)
+                                      for u in stage3.units)
+    assert layers == model.arch_settings['depths'][2]
+    with torch.no_grad():
+        stage4, = model(torch.randn(1, 3, 224, 224))
+    assert stage4.shape == (1, 768, 4, 4)
+    # STViT-R keeps the preset's grid (Swin-T 2x2, Swin-S 3x3)
+    assert STViTSwin(arch).stages[2].units[0].pool_size == ((2, 2) if arch == 'tiny' else (3, 3))
+
+
+# ------------------------------------------------------------------ any window, large, stages
+
+@pytest.mark.parametrize('arch, recovery, window, pool, neighbourhood', [
+    ('tiny', True, 7, 2, 10), ('small', True, 7, 3, 10), ('base', False, 7, 4, 10),
+    # window 12 (the 384-pixel Swins): the same share of the window
+    ('tiny', True, 12, 3, 17), ('base', True, 12, 5, 17), ('large', True, 12, 5, 17),
+    ('base', False, 12, 7, 17), ('tiny', True, 4, 1, 6), ('base', True, 16, 7, 23)])
+def test_semantic_grid_and_neighbourhood_follow_the_window(arch, recovery, window, pool,
+                                                          neighbourhood):
+    model = STViTSwin(arch, recovery=recovery, window_size=window,
+                      out_indices=(0, 1, 2, 3) if recovery else (3, ))
+    unit = model.stages[2].units[0]
+    assert unit.pool_size == (pool, pool) and unit.neighbourhood == (neighbourhood, ) * 2
+
+
+@pytest.mark.parametrize('window', [4, 5, 9, 12, 16])
+@pytest.mark.parametrize('hw', [(97, 130), (32, 32), (240, 200)])
+def test_any_window_runs_at_any_size(window, hw):
+    model = STViTSwin(dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8)),
+                      window_size=window).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *hw))
+    assert [tuple(o.shape[2:]) for o in outs] == [(-(-hw[0] // s), -(-hw[1] // s))
+                                                    for s in (4, 8, 16, 32)]
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_large_preset_and_five_stages():
+    large = STViTSwin('large', out_indices=(3, ))
+    assert large.num_features == [192, 384, 768, 1536]
+    assert [s.units[0].generator.layer1.attn.num_heads for s in large.stages[2:3]] == [24]
+    assert len(large.stages[2].units) == 3
+    # mmdet's RTMDet Swin-B P6: five stages; units go to the deepest stage, as for four
+    five = STViTSwin(dict(embed_dims=16, depths=(2, 2, 6, 2, 1), num_heads=(1, 2, 4, 8, 16)),
+                     out_indices=(1, 2, 3, 4)).eval()
+    assert five.arch_settings['units'] == (0, 0, 1, 0, 0)
+    with torch.no_grad():
+        outs = five(torch.randn(1, 3, 128, 192))
+    assert [tuple(o.shape) for o in outs] == [(1, 32, 16, 24), (1, 64, 8, 12), (1, 128, 4, 6),
+                                              (1, 256, 2, 3)]
+
+
+def test_stock_swin_arguments_are_honoured():
+    """What a stock mmdet Swin-S config holds, merged under type='STViTSwin'."""
+    model = STViTSwin(pretrain_img_size=224, embed_dims=96, depths=[2, 2, 18, 2],
+                      num_heads=[3, 6, 12, 24], window_size=7, mlp_ratio=4, qkv_bias=True,
+                      qk_scale=None, drop_rate=0., attn_drop_rate=0., drop_path_rate=0.2,
+                      patch_norm=True, out_indices=(0, 1, 2, 3), with_cp=False,
+                      convert_weights=True, strides=(4, 2, 2, 2), act_cfg=dict(type='GELU'),
+                      norm_cfg=dict(type='LN'), pretrained='swin_s.pth')
+    assert model.arch_settings == STViTSwin.arch_zoo['small']  # the sizes of a preset
+    assert model.init_cfg == dict(type='Pretrained', checkpoint='swin_s.pth')
+    # mmpretrain's classifier conventions: stage 4 only, a window no larger than the map
+    mmpretrain = STViTSwin(arch='base', img_size=384,
+                           stage_cfgs=dict(block_cfgs=dict(window_size=12)))
+    assert mmpretrain.out_indices == (3, ) and mmpretrain.stages[0].blocks[0].window == (12, 12)
+    assert mmpretrain.stages[3].blocks[0].fit_window

@@ -53,6 +53,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from stvit_mm.analysis import ConfigError, build_model, load_config  # noqa: E402
 from stvit_mm.models import STViT, STViTSwin  # noqa: E402
+from stvit_mm.models.backbones.input_checks import PLAN_FIX, POOLED_GRID  # noqa: E402
 from stvit_mm.utils.safe_checkpoint import (  # noqa: E402
     UnsafeCheckpointError, add_trust_checkpoint_argument, load_checkpoint_file)
 from stvit_mm.models.converters import (Conversion, convert_deit, convert_swin,  # noqa: E402
@@ -81,10 +82,12 @@ MAX_LISTED = 20  # problems listed per kind in an error message
 
 def _arch_presets() -> Dict[str, Tuple[type, dict]]:
     presets = {}
-    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base')):
-        presets[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
-        presets[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
-        presets[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False))
+    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base'), ('l', 'large')):
+        if short != 'l':  # no DeiT-L
+            presets[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
+            presets[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
+        presets[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False,
+                                                             out_indices=(3, )))
         presets[f'stvit-r-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=True))
     return presets
 
@@ -391,6 +394,13 @@ def convert_checkpoint(checkpoint: Dict[str, Tensor], source: str, target: Targe
     backbone_sd, rest, src_prefix = _split_backbone(tensors)
     family, layout = _detect_layout(list(backbone_sd), source, target)
     conv = _convert_backbone(backbone_sd, family, layout, target.backbone)
+    if conv.plan_mismatch:  # blocks placed by index would land in layers of other roles
+        raise ConversionError(f'cannot convert for {target.name}: the checkpoint has another '
+                              f'sparsification plan than the target: {conv.plan_mismatch}; '
+                              f'{PLAN_FIX}')
+    for key, grid in target.backbone.state_dict().items():  # sources carry no pool-size record
+        if key.endswith(POOLED_GRID):
+            conv.put(key, grid.clone())
     out_prefix = BACKBONE_PREFIX if target.whole_model or src_prefix else ''
     ours = {k: v.shape for k, v in target.backbone.state_dict().items()}
     problems: List[Problem] = []

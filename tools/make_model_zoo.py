@@ -143,6 +143,18 @@ def _swin_cls_entry(letter: str, size: str, paper: str,
         stock_name=f'Swin-{letter}', paper=paper, weights=weights)
 
 
+def _stvit_swin_entry(letter: str, size: str, relative_top1: str, file: str) -> ZooEntry:
+    return ZooEntry(
+        name=f'STViT-Swin-{letter}', task='classification',
+        inherits=f'mmpretrain::swin_transformer/swin-{size}_16xb64_in1k.py',
+        stock_name=f'Swin-{letter}',
+        paper=f'{relative_top1} top-1 vs Swin-{letter} (paper, 16 semantic tokens per window)',
+        weights=(Weights(f'no STViT-Swin release; Swin-{letter} initialisation, mmpretrain '
+                         '(the config\'s init_cfg, converted on load)',
+                         'https://download.openmmlab.com/mmclassification/v0/swin-transformer/'
+                         + file, 'mmpretrain metafile', 'mmpretrain'), ))
+
+
 def _swin_init(letter: str, size: str) -> Weights:
     return Weights(f'Swin-{letter} ImageNet-1k initialisation (the config\'s `pretrained`, '
                    'converted on load)', f'{SWIN_RELEASE}v1.0.0/swin_{size}_patch4_window7_224.pth',
@@ -195,6 +207,12 @@ ZOO: Dict[str, ZooEntry] = {
         'B', 'base', '83.2 (paper; official README)',
         (Weights('official STViT-R-Swin-B (ImageNet-1k)', HF + 'STViT-R-Swin-B.pth',
                  'official README (changsn/STViT-R)', 'official-stvit-r-swin'), )),
+    'stvit_swin_t_in1k.py': _stvit_swin_entry(
+        'T', 'tiny', '+0.2', 'swin_tiny_224_b16x64_300e_imagenet_20210616_090925-66df6be6.pth'),
+    'stvit_swin_s_in1k.py': _stvit_swin_entry(
+        'S', 'small', '+0.0', 'swin_small_224_b16x64_300e_imagenet_20210615_110219-7f9d988b.pth'),
+    'stvit_swin_b_in1k.py': _stvit_swin_entry(
+        'B', 'base', '-0.1', 'swin_base_224_b16x64_300e_imagenet_20210616_190742-93230b0d.pth'),
     # ---- COCO detection
     'mask_rcnn_stvit_r_swin_t.py': ZooEntry(
         name='Mask R-CNN STViT-R-Swin-T 1x', task='detection',
@@ -291,6 +309,15 @@ ZOO: Dict[str, ZooEntry] = {
 }
 
 TASK_NOTES = {
+    'classification': 'STViT-Swin (no recovery; the paper gives only "16 semantic tokens in each '
+                      'window", so the plan is ours): the units sit where STViT-R-Swin\'s do '
+                      '(stage 3: one for Swin-T, three for Swin-S/B, 6 layers each); every 7x7 '
+                      'window is pooled to 4x4 = 16 semantic tokens; the last unit has no '
+                      'recovery and hands its semantic grid (8x8 at 224x224) to patch merging, '
+                      'so stage 4 runs on 4x4 = 16 tokens instead of 49. The earlier Swin-S/B '
+                      'units keep their recovery (as the official STViT-R), so each starts from '
+                      'full-resolution tokens, and every Swin block initialises the layer at its '
+                      'depth. Paper: about -25% FLOPs and +20% speed for Swin-T/S/B.',
     'detection': 'Model MACs of detectors are mmdet\'s tensor-mode forward: the RoI heads run '
                  'on all RPN proposals (1000 per image at test time), and Cascade Mask R-CNN '
                  'runs its mask head in each of its 3 stages, unlike inference on the final '

@@ -6,14 +6,20 @@ sees the checkpoint in our names, whatever the loading path (``init_cfg``
 Pretrained, ``load_checkpoint``, ``load_from``/resume, ``load_state_dict``).
 """
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor, nn
 
-# NaN/inf inputs raise (see check_input). The check reads every input value once and, on a
-# GPU, waits for it; STVIT_CHECK_FINITE=0 switches it off (NaN then propagates to the outputs).
-CHECK_FINITE = os.environ.get('STVIT_CHECK_FINITE', '1') != '0'
+# NaN/inf inputs raise (see check_input). Raising needs the answer on the host: free on the
+# CPU, but on an accelerator it would stall the pipeline (a host-device sync per forward). So
+# by default ('cpu') only CPU inputs are checked; STVIT_CHECK_FINITE=1 checks on every device
+# (the clear error, at the cost of a sync), 0 on none (NaN then propagates to the outputs).
+FINITE_CHECK_MODES = ('0', 'cpu', '1')
+CHECK_FINITE = os.environ.get('STVIT_CHECK_FINITE', 'cpu')
+if CHECK_FINITE not in FINITE_CHECK_MODES:
+    raise ValueError(f'STVIT_CHECK_FINITE={CHECK_FINITE!r}: expected one of '
+                     f'{FINITE_CHECK_MODES} (off, CPU inputs only, every device)')
 
 _LAYOUTS = {'NCHW': ('images', '(B, C, H, W)', 'add the batch axis (x[None])'),
             'NCTHW': ('clips', '(B, C, T, H, W)',
@@ -25,6 +31,13 @@ def _symbolic() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
+def checks_finite_on(device: torch.device) -> bool:
+    """Whether :func:`check_input` looks for NaN/inf in inputs on ``device`` (see CHECK_FINITE)."""
+    if CHECK_FINITE == '0' or device.type == 'meta':
+        return False
+    return CHECK_FINITE == '1' or device.type == 'cpu'
+
+
 def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
                 multiple_of: Optional[int] = None) -> None:
     """Raise ValueError/TypeError naming the problem and the fix for a bad backbone input.
@@ -33,7 +46,9 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
     batch, ``in_channels`` channels, no empty axis, sides that are multiples of
     ``multiple_of`` (when given), and finite values. NaN or inf in the input
     raise: each would spread through attention into every output token of its
-    image, so a loss would turn NaN with no hint of where it came from.
+    image, so a loss would turn NaN with no hint of where it came from. The
+    value check runs on CPU inputs only unless ``STVIT_CHECK_FINITE=1`` (it
+    needs a host-device sync elsewhere; see :func:`checks_finite_on`).
 
     Args:
         x: the input.
@@ -71,7 +86,7 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
             raise ValueError(f'{owner}: input {H}x{W} is not a multiple of patch_size '
                              f'{multiple_of}; pad or resize (e.g. size_divisor in the data '
                              'preprocessor)')
-    if not CHECK_FINITE or _symbolic() or x.device.type == 'meta':
+    if _symbolic() or not checks_finite_on(x.device):
         return
     finite = torch.isfinite(x)
     if not bool(finite.all()):
@@ -82,15 +97,74 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
                          'data preprocessor, or an overflow in fp16 preprocessing')
 
 
+PLAN_FIX = ('build the backbone as the checkpoint was trained (its arch depths and units, '
+            'recovery, semantic_layers, pool_size; official STViT-R-Swin files: the switches of '
+            'configs/stvit_r_swin_s_in1k.py), or initialise it from the plain Swin/DeiT '
+            'checkpoint the other one started from')
+POOLED_GRID = 'pooled_grid'  # the generators' record of their pool size (layers/semantic.py)
+
+
+def raise_plan_mismatch(owner: str, difference: str) -> None:
+    """One line for a checkpoint of another sparsification plan, with the fix."""
+    raise ValueError(f'{owner}: the checkpoint has another sparsification plan than this model: '
+                     f'{difference}; {PLAN_FIX}')
+
+
+def _layer_kinds(keys) -> Dict[str, str]:
+    """{layer path: kind} of a state dict in our names (every block and layer has a norm1)."""
+    keys = list(keys)  # in the state dict's order: the model's own is its module order
+    present = set(keys)
+    kinds = {}
+    for key in keys:
+        if key.endswith('.norm1.weight'):
+            path = key[:-len('.norm1.weight')]
+            kinds[path] = ('cross-attention layer' if f'{path}.attn.q.weight' in present else
+                           'window block' if f'{path}.attn.relative_position_bias_table' in present
+                           else 'self-attention block')
+    return kinds
+
+
+def plan_difference(own: Dict[str, Tensor], given: Dict[str, Tensor]) -> Optional[str]:
+    """The first difference in plan between a checkpoint in our names and the model, or None.
+
+    Compared: which layers exist (units per stage, recovery, semantic blocks,
+    plain blocks) and their kind, and the generators' pooled grids. A grid of
+    fewer dims than the model's (a 2-D checkpoint inflated to 3-D windows) is
+    compared with the model's trailing (spatial) dims.
+    """
+    for key, grid in own.items():
+        if key.endswith(POOLED_GRID) and key in given:
+            theirs = given[key].reshape(-1).cpu()
+            if not torch.equal(theirs, grid.reshape(-1).cpu()[-theirs.numel():]):
+                return (f'{key[:-len(POOLED_GRID) - 1]} pools each window to '
+                        f'{"x".join(map(str, theirs.tolist()))} semantic tokens in the '
+                        f'checkpoint, {"x".join(map(str, grid.tolist()))} in the model')
+    ours, theirs = _layer_kinds(own), _layer_kinds(given)
+    if not theirs:
+        return None
+    for path, kind in ours.items():
+        if path not in theirs:
+            return f'the checkpoint has no {path} (a {kind} of the model)'
+        if theirs[path] != kind:
+            return f'{path} is a {theirs[path]} in the checkpoint and a {kind} in the model'
+    extra = next((path for path in theirs if path not in ours), None)
+    if extra is not None:
+        return f'the checkpoint has {extra} (a {theirs[extra]}), the model has none'
+    return None
+
+
 def check_checkpoint_fits(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
     """Load pre-hook: raise ValueError if the checkpoint is of another model.
 
     Tensors whose names match but whose shapes do not (another arch, window or
     pool size) would be skipped with only a warning by mmengine's non-strict
     loading and leave those weights random; a checkpoint sharing no name with
-    the backbone would leave all of them random. Missing or extra keys alone
-    are legitimate (new layers, classifier heads) and left to the loaders'
-    reports.
+    the backbone would leave all of them random; a checkpoint of another
+    sparsification plan (:func:`plan_difference`) would load its layers into
+    layers of other roles. Missing or extra keys alone are legitimate (new
+    layers, classifier heads) and left to the loaders' reports. A checkpoint
+    without the generators' pooled-grid record (converted from Swin/DeiT, or
+    older) gets the model's own.
     """
     owner = type(module).__name__
     own = module.state_dict()
@@ -98,6 +172,9 @@ def check_checkpoint_fits(module: nn.Module, state_dict: dict, prefix: str, *arg
              if key.startswith(prefix)}
     if not given:
         return
+    difference = plan_difference(own, given)  # first: it explains any shape differences
+    if difference:
+        raise_plan_mismatch(owner, difference)
     wrong = [f'{key} {tuple(value.shape)} vs {tuple(own[key].shape)}'
              for key, value in given.items()
              if key in own and hasattr(value, 'shape') and value.shape != own[key].shape]
@@ -113,6 +190,9 @@ def check_checkpoint_fits(module: nn.Module, state_dict: dict, prefix: str, *arg
                          f'{prefix}{example!r}) belongs to this backbone; load a checkpoint of '
                          f'this backbone (for a whole-model checkpoint, give init_cfg '
                          "prefix='backbone.')")
+    for key, grid in own.items():  # the record is the model's from here on
+        if key.endswith(POOLED_GRID):
+            state_dict[prefix + key] = grid.clone()
 
 
 def register_checkpoint_check(module: nn.Module) -> None:

@@ -11,12 +11,12 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import unwrap_release_file
+from ..converters import PlanMismatchError, unwrap_release_file
 from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
 from ..layers.grouping import tokens_to_map
-from .input_checks import check_input, register_checkpoint_check
+from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
@@ -92,6 +92,9 @@ class STViT(BaseModule):
         if out_type == 'featmap' and not recovery:
             raise ValueError("STViT: out_type='featmap' needs recovery=True (without recovery "
                              'only the semantic tokens survive)')
+        if out_type == 'avg' and recovery:
+            raise ValueError("STViT: recovery=True with out_type='avg' builds a recovery block "
+                             "that never runs; use out_type='featmap' or recovery=False")
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         if img_size[0] % patch_size or img_size[1] % patch_size:
             raise ValueError(f'STViT: img_size {img_size} is not a multiple of patch_size '
@@ -120,7 +123,7 @@ class STViT(BaseModule):
         self.generator = SemanticTokenGenerator(
             pool_size=s['pool_size'], drop_path=(next(dpr), next(dpr)),
             layer_scale_init=layer_scale_init, shortcut=gen_shortcut,
-            global_centres=global_centres, **{k: v for k, v in block.items() if k != 'drop'})
+            global_centres=global_centres, **block)
         self.semantic_blocks = nn.ModuleList(
             [Block(drop_path=next(dpr), **block) for _ in range(self.num_semantic_layers)])
         self.recovery = (RecoveryBlock(drop_path=next(dpr), layer_scale_init=layer_scale_init,
@@ -171,9 +174,12 @@ class STViT(BaseModule):
         layout = detect_deit_layout({k: None for k in own})
         if layout is not None and not any(k.startswith('generator.') for k in own):
             source = {k: state_dict.pop(full) for k, full in own.items()}
-            converted, dropped = deit_to_stvit(
-                source, layout, self.num_full_layers, self.num_semantic_layers,
-                self.recovery_enabled, self.pos_grid)
+            try:
+                converted, dropped = deit_to_stvit(
+                    source, layout, self.num_full_layers, self.num_semantic_layers,
+                    self.recovery_enabled, self.pos_grid)
+            except PlanMismatchError as error:
+                raise_plan_mismatch('STViT', str(error))
             state_dict.update({prefix + k: v for k, v in converted.items()})
             self.last_load_report = dict(layout=layout, not_loaded=dropped)
             summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'

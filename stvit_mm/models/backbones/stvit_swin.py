@@ -12,19 +12,35 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
+from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
+                          unwrap_release_file)
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import pad_grid, tokens_to_map
-from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
+from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit, neighbourhood_for_window,
+                           pool_size_for_window, semantic_tokens_to_grid)
 from ..layers.window import WindowBlock
-from .input_checks import check_input, register_checkpoint_check
+from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
+from .stock_args import check_strides, check_unsupported, stage_window
+
+
+# STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
+# paper's "16 semantic tokens in each window" for Swin-T/S/B.
+POOL_SIZE_WITHOUT_RECOVERY = 4
+
+
+def units_in_deepest_stage(depths: Sequence[int]) -> Tuple[int, ...]:
+    """Dumbbell units per stage: the deepest stage (the first of equals) becomes units of 6
+    layers, as stage 3 of the official STViT-R-Swin; the others stay Swin stages."""
+    deepest = max(range(len(depths)), key=lambda i: (depths[i], -i))
+    return tuple(d // 6 if i == deepest else 0 for i, d in enumerate(depths))
 
 
 def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
           pool_size: int) -> dict:
-    # Stage 3 becomes dumbbell units of 6 layers (official STViT-R-Swin); other stages stay.
+    # pool sizes are stated for 7x7 windows (scaled for others, see scale_to_window)
     return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=(0, 0, depths[2] // 6, 0), pool_size=pool_size)
+                units=units_in_deepest_stage(depths), pool_size=pool_size,
+                pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
 
 class ConvStem(nn.Sequential):
@@ -202,6 +218,11 @@ class SwinFamilyBackbone(BaseModule):
         """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
         dims = self.num_features
         last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        if not recovery and last_sparse in self.out_indices:
+            raise ValueError(f'{type(self).__name__}: with recovery=False stage {last_sparse} '
+                             f'hands its semantic token grid on, not a feature map; remove '
+                             f'{last_sparse} from out_indices {self.out_indices} or set '
+                             'recovery=True')
         rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
         self.stages = nn.ModuleList()
         start = 0
@@ -258,22 +279,42 @@ class STViTSwin(SwinFamilyBackbone):
     image tokens. Dense outputs keep Swin's shapes, so necks and heads of
     stock mmdet configs work unchanged.
 
+    STViT-Swin (``recovery=False``, the paper's Swin classification models):
+    the units sit where STViT-R's do (stage 3: one unit for Swin-T, three for
+    Swin-S/B, 6 layers each), every 7x7 window is summarised into 4x4 = 16
+    semantic tokens (the paper's "16 semantic tokens in each window"), and
+    the last unit has no recovery: it hands its semantic tokens on as a grid
+    (2x2 windows x 4x4 = 8x8 at 224x224) to patch merging, so the last stage
+    runs on 4x4 = 16 tokens instead of 7x7 = 49. The earlier units of
+    Swin-S/B keep their recovery, as in the official STViT-R, so each unit
+    starts from full-resolution tokens; the layer the last unit no longer
+    needs becomes a plain window block at the start of stage 3, so every Swin block keeps
+    a counterpart and Swin weights initialise the whole model. Backbone
+    multiply-adds at 224x224: 0.70x (T), 0.65x (S, B) the stock Swin's.
+
     Any input size works: the image is padded to whole patches, every window
     op pads to whole windows and masks the padding out of attention and
     pooling, and outputs have ``ceil(H / stride)`` rows as in mmdet's Swin.
 
     Args:
-        arch: 'tiny'/'small'/'base' (aliases 't', 'swin-t', ...), or a dict
-            with ``embed_dims``, ``depths``, ``num_heads`` and optional
-            ``units`` (dumbbell units per stage).
+        arch: 'tiny'/'small'/'base'/'large' (aliases 't', 'swin-t', ...), or
+            a dict with ``embed_dims``, ``depths``, ``num_heads`` (any number of
+            stages) and optional ``units`` (dumbbell units per stage; default:
+            the deepest stage's depth // 6 in that stage), ``pool_size`` and
+            ``pool_size_without_recovery`` (per side of a 7x7 window).
         recovery: restore image tokens in every unit (STViT-R, for dense
             tasks). Without it the last unit of the last sparse stage hands its
             semantic token grid to the next stage (STViT, classification).
         in_channels: image channels.
-        window_size: Swin window (7).
+        window_size: Swin window side (7; any, e.g. 12 for the 384-pixel Swins).
         pool_size: semantic tokens per window side (3 -> 9 per window);
-            default from ``arch``.
-        neighbourhood: image-token neighbourhood side of generator layer 1.
+            default from ``arch``: with recovery its ``pool_size`` (2 for
+            Swin-T, 3 for Swin-S/B/L), without its ``pool_size_without_recovery``
+            (4, paper), stated for 7x7 windows and scaled to keep the image
+            tokens per semantic token for others (:func:`scale_to_window`:
+            window 12 -> 3, 5, 7).
+        neighbourhood: image-token neighbourhood side of generator layer 1;
+            default the official 10 for window 7, scaled (window 12 -> 17).
         neighbourhood_inside: official STViT-R border handling (see
             :func:`neighbourhood_index`); off keeps outputs padding-invariant.
         layer2_scope, recovery_scope: 'local' (surrounding windows only: cost
@@ -284,23 +325,40 @@ class STViTSwin(SwinFamilyBackbone):
         fit_window: where a map is no larger than the window in a dim, use one
             unshifted window of the map's size there (official Swin and
             mmpretrain at 224: the 7x7 last stage is not shifted); off (the
-            default): pad and shift as mmdet's Swin does.
+            default, except for mmpretrain configs, see ``img_size``): pad and
+            shift as mmdet's Swin does.
         semantic_layers: scopes of the blocks on semantic tokens per unit.
         gen_shortcut, global_centres: generator switches (paper: on; the
             official STViT-R-Swin checkpoints: off).
         layer_scale_init: layer scale of the new layers (1e-5, paper).
         stem: 'patch' (Swin 4x4 conv + LayerNorm) or 'conv' (official STViT-R).
         mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Swin.
-        out_indices: stages whose (normalised) outputs are returned, NCHW.
+        out_indices: stages whose (normalised) outputs are returned, NCHW;
+            default all (the last only for mmpretrain configs).
         frozen_stages: freeze the stem (0) and stages up to this index.
         norm_eval: keep BatchNorm (conv stem) in eval mode while training.
         with_cp: gradient checkpointing per block/unit.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``; Swin
             checkpoints in mmdet, mmpretrain, official Swin and official
             STViT-R-Swin layouts are converted on load, with a report.
+        embed_dims, depths, num_heads, patch_size, strides, pretrained,
+        img_size, pad_small_map, qk_scale, patch_norm, attn_drop_rate,
+        use_abs_pos_embed, act_cfg, norm_cfg, out_after_downsample, stage_cfgs,
+        patch_cfg, pretrain_img_size, convert_weights, interpolate_mode: the
+            stock mmdet / mmseg / mmpretrain ``SwinTransformer`` arguments, so
+            that ``type='STViTSwin'`` alone swaps the backbone of a stock config
+            (``stock_args.py``). Flat sizes override ``arch`` (the sizes of a
+            preset give that preset); ``patch_size`` is honoured; ``pretrained``
+            means ``init_cfg`` Pretrained; ``img_size`` (or ``pad_small_map``)
+            marks an mmpretrain config, whose defaults then apply (see
+            ``out_indices``, ``fit_window``), and its ``stage_cfgs`` may set the
+            window of every block; image sizes of absolute position
+            embeddings, ``interpolate_mode`` and ``convert_weights`` are ignored
+            (relative position bias only; conversion is automatic); any other
+            value than the stock default raises one line saying so.
     """
-    # Swin-S/B: 3 units of 3x3 semantic tokens per window (official STViT-R). Swin-T (not in
-    # the paper) has a single unit; 2x2 tokens per window (about 12 image tokens per semantic
+    # Swin-S/B/L: 3 units of 3x3 semantic tokens per 7x7 window (official STViT-R). Swin-T (not
+    # in the paper) has a single unit; 2x2 tokens per window (about 12 image tokens per semantic
     # token, DeiT's ratio) bring its backbone to ~0.73x Swin-T's FLOPs at 800x1333.
     arch_zoo: Dict[str, dict] = {
         **dict.fromkeys(['t', 'tiny', 'swin-t', 'swin-tiny'],
@@ -309,26 +367,64 @@ class STViTSwin(SwinFamilyBackbone):
                         _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=3)),
         **dict.fromkeys(['b', 'base', 'swin-b', 'swin-base'],
                         _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=3)),
+        **dict.fromkeys(['l', 'large', 'swin-l', 'swin-large'],
+                        _arch(192, (2, 2, 18, 2), (6, 12, 24, 48), pool_size=3)),
     }
 
-    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=3)
+    arch_defaults = dict(units=units_in_deepest_stage, pool_size=3,
+                         pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
-                 neighbourhood: int = 10, neighbourhood_inside: bool = False,
+                 neighbourhood: Optional[int] = None, neighbourhood_inside: bool = False,
                  layer2_scope: str = 'local', recovery_scope: str = 'local',
-                 window_neighbours: int = 3, fit_window: bool = False,
+                 window_neighbours: int = 3, fit_window: Optional[bool] = None,
                  semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  stem: str = 'patch', mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), frozen_stages: int = -1,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 # the stock mmdet / mmseg / mmpretrain SwinTransformer's own arguments
+                 embed_dims: Optional[int] = None, depths: Optional[Sequence[int]] = None,
+                 num_heads: Optional[Sequence[int]] = None, patch_size: int = 4,
+                 strides: Optional[Sequence[int]] = None, pretrained: Optional[str] = None,
+                 img_size: Optional[Union[int, Sequence[int]]] = None,
+                 pad_small_map: Optional[bool] = None, qk_scale: Optional[float] = None,
+                 patch_norm: bool = True, attn_drop_rate: float = 0.0,
+                 use_abs_pos_embed: bool = False, act_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = None, out_after_downsample: bool = False,
+                 stage_cfgs: Optional[dict] = None, patch_cfg: Optional[dict] = None,
+                 pretrain_img_size: Optional[Union[int, Sequence[int]]] = None,
+                 convert_weights: Optional[bool] = None,
+                 interpolate_mode: Optional[str] = None) -> None:
+        if pretrained is not None:  # mmdet/mmseg's deprecated shorthand
+            if init_cfg is not None:
+                raise ValueError('STViTSwin: give either pretrained or init_cfg, not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
-        pool_size = arch['pool_size'] if pool_size is None else pool_size
-        dims = [arch['embed_dims'] * 2**i for i in range(len(arch['depths']))]
+        if stage_cfgs:  # mmpretrain's 384-pixel configs set the window there
+            window_size = stage_window(stage_cfgs) or window_size
+        arch = self._resolve_arch(self._arch_with_sizes(arch, embed_dims, depths, num_heads))
+        num_stages = len(arch['depths'])
+        check_strides('STViTSwin', strides, patch_size, num_stages)
+        check_unsupported('STViTSwin', qk_scale, patch_norm, attn_drop_rate, use_abs_pos_embed,
+                          act_cfg, norm_cfg, out_after_downsample, stage_cfgs, patch_cfg,
+                          head_dim=arch['embed_dims'] // arch['num_heads'][0])
+        # img_size is mmpretrain's argument: its classifier conventions apply (stage 4 only;
+        # a map no larger than the window is one unshifted window unless pad_small_map)
+        mmpretrain = img_size is not None or pad_small_map is not None
+        if out_indices is None:
+            out_indices = (num_stages - 1, ) if mmpretrain else tuple(range(num_stages))
+        if fit_window is None:
+            fit_window = mmpretrain and not pad_small_map
+        if pool_size is None:
+            pool_size = pool_size_for_window(
+                arch['pool_size' if recovery else 'pool_size_without_recovery'], window_size)
+        if neighbourhood is None:
+            neighbourhood = neighbourhood_for_window(window_size)
+        dims = [arch['embed_dims'] * 2**i for i in range(num_stages)]
         if pool_size > window_size:
             raise ValueError(f'STViTSwin: pool_size {pool_size} (semantic grid per window) is '
                              f'larger than window_size {window_size}; use at most the window')
@@ -343,7 +439,7 @@ class STViTSwin(SwinFamilyBackbone):
                         global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
                         layer2_scope=layer2_scope, recovery_scope=recovery_scope,
                         window_neighbours=window_neighbours)
-        self.patch_embed = PatchEmbed(in_channels, dims[0], stem)
+        self.patch_embed = PatchEmbed(in_channels, dims[0], stem, patch_size)
         self.drop_after_pos = nn.Dropout(drop_rate)
         self._build_stages(arch, (window_size, ) * 2, unit_cfg, recovery, mlp_ratio, qkv_bias,
                            drop_rate, drop_path_rate, with_cp, fit_window)
@@ -354,6 +450,25 @@ class STViTSwin(SwinFamilyBackbone):
         register_checkpoint_check(self)
         self._freeze_stages()
 
+    @classmethod
+    def _arch_with_sizes(cls, arch: Union[str, dict], embed_dims: Optional[int],
+                         depths: Optional[Sequence[int]],
+                         num_heads: Optional[Sequence[int]]) -> Union[str, dict]:
+        """``arch`` with the stock flat sizes (mmdet/mmseg ``embed_dims``, ``depths``,
+        ``num_heads``) put in; sizes of a preset give that preset (with its pool sizes)."""
+        sizes = {k: v for k, v in (('embed_dims', embed_dims), ('depths', depths),
+                                   ('num_heads', num_heads)) if v is not None}
+        if not sizes:
+            return arch
+        base = cls._resolve_arch(arch) if isinstance(arch, str) else dict(arch)
+        merged = {k: v for k, v in base.items() if k in ('embed_dims', 'depths', 'num_heads')}
+        merged.update({k: tuple(v) if isinstance(v, (list, tuple)) else v
+                       for k, v in sizes.items()})
+        for name, preset in cls.arch_zoo.items():
+            if all(preset[k] == merged[k] for k in merged):
+                return name
+        return merged
+
     def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
         """Load pre-hook: convert mmdet/mmpretrain/official Swin and STViT-R checkpoints."""
         unwrap_release_file(state_dict, prefix)
@@ -362,7 +477,10 @@ class STViTSwin(SwinFamilyBackbone):
         if layout is None:
             return
         source = {k: state_dict.pop(full) for k, full in own.items()}
-        converted, dropped = convert_swin_checkpoint(source, layout, self)
+        try:
+            converted, dropped = convert_swin_checkpoint(source, layout, self)
+        except PlanMismatchError as error:
+            raise_plan_mismatch('STViTSwin', str(error))
         state_dict.update({prefix + k: v for k, v in converted.items()})
         self.last_load_report = dict(layout=layout, not_loaded=dropped)
         summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'

@@ -12,16 +12,20 @@ load through a pre-hook; 2-D weights are inflated as Video Swin does.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import convert_swin_checkpoint, detect_swin_layout, unwrap_release_file
+from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
+                          unwrap_release_file)
 from ..layers import init_transformer_weights
-from ..layers.unit import SEMANTIC_SCOPES
-from .input_checks import check_input, register_checkpoint_check
-from .stvit_swin import SwinFamilyBackbone
+from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
+from .input_checks import (POOLED_GRID, check_input, raise_plan_mismatch,
+                           register_checkpoint_check)
+from .stock_args import check_unsupported
+from .stvit_swin import SwinFamilyBackbone, units_in_deepest_stage
 
 Size3 = Tuple[int, int, int]
 OUT_TYPES = ('tuple', 'tensor')
@@ -37,10 +41,10 @@ def _triple(value: Union[int, Sequence[int]], name: str) -> Size3:
 
 def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
           pool_size: Size3) -> dict:
-    # Stage 3 becomes dumbbell units of 6 layers, as in STViT-R-Swin; other stages stay.
+    # Units where STViT-R-Swin has them; spatial pool sizes stated for 7x7 windows (scaled).
     return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=(0, 0, depths[2] // 6, 0), pool_size=tuple(pool_size),
-                neighbourhood=(8, 10, 10))
+                units=units_in_deepest_stage(depths), pool_size=tuple(pool_size),
+                neighbourhood=None)
 
 
 class PatchEmbed3D(nn.Module):
@@ -80,18 +84,22 @@ class STViTVideoSwin(SwinFamilyBackbone):
     the unsparsified model computes exactly mmaction2's ``SwinTransformer3D``.
 
     Args:
-        arch: 'tiny'/'small'/'base' (aliases 't', 'video-swin-t', ...), or a
-            dict with ``embed_dims``, ``depths``, ``num_heads`` and optional
-            ``units`` (units per stage), ``pool_size``, ``neighbourhood``.
+        arch: 'tiny'/'small'/'base'/'large' (aliases 't', 'video-swin-t', ...),
+            or a dict with ``embed_dims``, ``depths``, ``num_heads`` and
+            optional ``units`` (units per stage), ``pool_size``,
+            ``neighbourhood``.
         recovery: restore image tokens in every unit (STViT-R). Without it
             the last unit of the last sparse stage hands its semantic token
             grid to the next stage (STViT).
         in_channels: clip channels.
         patch_size: (T, H, W) patch of the 3-D patch embedding.
         window_size: (T, H, W) attention window.
-        pool_size: (T, H, W) semantic tokens per window; default from ``arch``.
+        pool_size: (T, H, W) semantic tokens per window; default from
+            ``arch`` (H, W stated for 7x7 windows, scaled for others as in
+            :class:`STViTSwin`; T at most the window's).
         neighbourhood: (T, H, W) image-token neighbourhood of generator
-            layer 1; default from ``arch``.
+            layer 1; default from ``arch``, else the window's T and the
+            official 10 around 7, scaled, in H and W.
         neighbourhood_inside, layer2_scope, recovery_scope, window_neighbours,
             semantic_layers, gen_shortcut, global_centres, layer_scale_init:
             as in :class:`STViTSwin` (local scopes keep the cost linear in
@@ -100,7 +108,9 @@ class STViTVideoSwin(SwinFamilyBackbone):
         out_indices: stages whose (normalised) outputs are returned, NCTHW.
         out_type: 'tuple' (one tensor per ``out_indices``) or 'tensor' (the
             single output itself, what mmaction's ``I3DHead`` expects; needs
-            exactly one index).
+            exactly one index). Default 'tuple', except for mmaction2 configs
+            (``pretrained2d`` given) with one index: 'tensor', as
+            ``SwinTransformer3D`` returns.
         frozen_stages: freeze the patch embedding (0) and stages up to this index.
         with_cp: gradient checkpointing per block/unit.
         pretrained: checkpoint path/URL, shorthand for
@@ -113,6 +123,11 @@ class STViTVideoSwin(SwinFamilyBackbone):
             load of a foreign checkpoint ``last_load_report`` holds which keys
             were loaded, inflated and not loaded, and which model tensors were
             missing (also logged); after a load of our own 3-D layout it is None.
+        qk_scale, attn_drop_rate, act_cfg, norm_cfg, patch_norm,
+        out_after_downsample: the other mmaction2 ``SwinTransformer3D``
+            arguments, so that ``type='STViTVideoSwin'`` alone swaps the
+            backbone of a stock config; any other value than the stock
+            default raises one line saying so.
     """
     # Semantic tokens per (8, 7, 7) window of 392 image tokens: 2 temporal bins (a window spans
     # 16 frames of a slowly changing clip) times the spatial grid of the 2-D STViTSwin plans,
@@ -127,10 +142,11 @@ class STViTVideoSwin(SwinFamilyBackbone):
                         _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=(2, 3, 3))),
         **dict.fromkeys(['b', 'base', 'video-swin-b', 'swin-b'],
                         _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 3, 3))),
+        **dict.fromkeys(['l', 'large', 'video-swin-l', 'swin-l'],
+                        _arch(192, (2, 2, 18, 2), (6, 12, 24, 48), pool_size=(2, 3, 3))),
     }
 
-    arch_defaults = dict(units=lambda depths: (0, 0, depths[2] // 6, 0), pool_size=(2, 2, 2),
-                         neighbourhood=(8, 10, 10))
+    arch_defaults = dict(units=units_in_deepest_stage, pool_size=(2, 2, 2), neighbourhood=None)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, patch_size: Sequence[int] = (2, 4, 4),
@@ -143,9 +159,13 @@ class STViTVideoSwin(SwinFamilyBackbone):
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_rate: float = 0.0,
                  drop_path_rate: float = 0.1, out_indices: Sequence[int] = (3, ),
-                 out_type: str = 'tuple', frozen_stages: int = -1, with_cp: bool = False,
+                 out_type: Optional[str] = None, frozen_stages: int = -1, with_cp: bool = False,
                  pretrained: Optional[str] = None, pretrained2d: Optional[bool] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 # the stock mmaction2 SwinTransformer3D's other arguments
+                 qk_scale: Optional[float] = None, attn_drop_rate: float = 0.0,
+                 act_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                 patch_norm: bool = True, out_after_downsample: bool = False) -> None:
         if pretrained is not None:
             if init_cfg is not None:
                 raise ValueError('STViTVideoSwin: give either pretrained or init_cfg, not both')
@@ -154,9 +174,21 @@ class STViTVideoSwin(SwinFamilyBackbone):
         arch = self._resolve_arch(arch)
         self.patch_size = _triple(patch_size, 'patch_size')
         self.window_size = window = _triple(window_size, 'window_size')
-        pool = _triple(arch['pool_size'] if pool_size is None else pool_size, 'pool_size')
-        near = _triple(arch['neighbourhood'] if neighbourhood is None else neighbourhood,
-                       'neighbourhood')
+        check_unsupported('STViTVideoSwin', qk_scale, patch_norm, attn_drop_rate, False,
+                          act_cfg, norm_cfg, out_after_downsample,
+                          head_dim=arch['embed_dims'] // arch['num_heads'][0])
+        if pool_size is None:  # spatial sizes are stated for 7x7 windows
+            pt, ph, pw = _triple(arch['pool_size'], 'pool_size')
+            pool_size = (min(pt, window[0]), pool_size_for_window(ph, window[1]),
+                         pool_size_for_window(pw, window[2]))
+        pool = _triple(pool_size, 'pool_size')
+        if neighbourhood is None:
+            neighbourhood = arch['neighbourhood'] or (
+                window[0], neighbourhood_for_window(window[1]),
+                neighbourhood_for_window(window[2]))
+        near = _triple(neighbourhood, 'neighbourhood')
+        if out_type is None:  # pretrained2d is mmaction2's: one output is the tensor there
+            out_type = 'tensor' if pretrained2d is not None and len(out_indices) == 1 else 'tuple'
         if any(p > w for p, w in zip(pool, window)):
             raise ValueError(f'STViTVideoSwin: semantic grid per window (pool_size) {pool} is '
                              f'larger than the window {window}; use at most the window')
@@ -210,6 +242,14 @@ class STViTVideoSwin(SwinFamilyBackbone):
             frames = target.shape[2]
             return (value.unsqueeze(2).repeat(1, 1, frames, 1, 1) / frames,
                     f'2-D kernel repeated over {frames} frames and divided by {frames}')
+        if key.endswith(POOLED_GRID) and value.numel() == 2 and target.numel() == 3:
+            # the record of a 2-D generator's pool size: its grid must be ours in space
+            if not torch.equal(value.cpu(), target.cpu()[1:]):
+                raise_plan_mismatch('STViTVideoSwin', (
+                    f'{key} pools each window to {"x".join(map(str, value.tolist()))} in the '
+                    f'2-D checkpoint, {"x".join(map(str, target.tolist()))} (T x H x W) in the '
+                    'model'))
+            return target.clone(), 'the 2-D grid per window with the model\'s temporal bins'
         if key.endswith('generator.centres') and value.ndim == 3 and target.ndim == 3:
             pt, ph, pw = self.pool_size
             if value.shape[1] != ph * pw or target.shape[1] != pt * ph * pw:
@@ -251,7 +291,13 @@ class STViTVideoSwin(SwinFamilyBackbone):
         target = self.state_dict()
         if layout is not None:
             source = {k: state_dict.pop(full) for k, full in own.items()}
-            converted, dropped = convert_swin_checkpoint(source, layout, self)
+            try:
+                converted, dropped = convert_swin_checkpoint(source, layout, self)
+            except PlanMismatchError as error:
+                raise_plan_mismatch('STViTVideoSwin', str(error))
+            # a 2-D Swin has no pool-size record: the model's own is what it loads
+            converted.update({k: v.clone() for k, v in target.items()
+                              if k.endswith(POOLED_GRID) and k not in converted})
         else:
             converted, dropped = {k: state_dict[full] for k, full in own.items()}, {}
         inflated = {}

@@ -1,5 +1,5 @@
 """Checkpoint layout converters (pure functions on state dicts)."""
-from .conversion import Conversion
+from .conversion import Conversion, PlanMismatchError
 from .deit import DEIT_LAYOUTS, convert_deit, deit_new_parameter, deit_to_stvit, detect_deit_layout
 from .swin import (SWIN_LAYOUTS, convert_swin, convert_swin_checkpoint, detect_swin_layout,
                    swin_new_parameter)
@@ -17,7 +17,7 @@ def unwrap_release_file(state_dict: dict, prefix: str) -> None:
         state_dict.update({prefix + k: v for k, v in wrapped.items()})
 
 
-__all__ = ['Conversion', 'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
+__all__ = ['Conversion', 'PlanMismatchError', 'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
            'convert_swin_checkpoint', 'deit_new_parameter', 'deit_to_stvit',
            'detect_deit_layout', 'detect_swin_layout', 'swin_new_parameter',
            'unwrap_release_file']

@@ -1,8 +1,12 @@
 """What a converter did with every key: the result type shared by the converters."""
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from torch import Tensor
+
+
+class PlanMismatchError(ValueError):
+    """A checkpoint of another sparsification plan (see ``Conversion.plan_mismatch``)."""
 
 
 @dataclass
@@ -17,11 +21,16 @@ class Conversion:
             buffers, classifier heads, tokens our model has no use for).
         unmapped: source key -> why it has no place in the target model; a
             trained tensor would be lost, so tools treat these as errors.
+        plan_mismatch: the first way the source's structure (blocks per stage,
+            which of them are STViT-R layers, pool size) differs from the
+            target's, or None; tensors placed by index would then land in layers
+            of another role, so every loading path refuses such a checkpoint.
     """
     tensors: Dict[str, Tensor] = field(default_factory=dict)
     sources: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     dropped: Dict[str, str] = field(default_factory=dict)
     unmapped: Dict[str, str] = field(default_factory=dict)
+    plan_mismatch: Optional[str] = None
 
     def put(self, key: str, value: Tensor, *source_keys: str) -> None:
         self.tensors[key] = value

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch.nn.functional as F
 from torch import Tensor
 
-from .conversion import Conversion
+from .conversion import Conversion, PlanMismatchError
 
 DEIT_LAYOUTS = ('mmpretrain', 'timm')
 
@@ -98,6 +98,12 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: in
     spec = _LAYOUT[layout]
     targets = _layer_targets(num_full_layers, num_semantic_layers, recovery)
     conv = Conversion()
+    depth = 1 + max((int(m.group(1)) for m in map(spec['block'].match, state_dict) if m),
+                    default=-1)
+    if depth != len(targets):
+        # blocks are placed by index: another depth would shift every role
+        conv.plan_mismatch = (f'the checkpoint has {depth} blocks and the model {len(targets)} '
+                              'layers (num_full_layers + 2 + num_semantic_layers + recovery)')
     num_extra = sum(k in state_dict for k in ('cls_token', 'dist_token'))
     for key, value in state_dict.items():
         match = spec['block'].match(key)
@@ -131,8 +137,14 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: in
 def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
                   num_semantic_layers: int, recovery: bool,
                   grid: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
-    """:func:`convert_deit` as (converted tensors, {source key: why it was not loaded})."""
+    """:func:`convert_deit` as (converted tensors, {source key: why it was not loaded}).
+
+    Raises:
+        PlanMismatchError: the checkpoint has another depth than the plan.
+    """
     conv = convert_deit(state_dict, layout, num_full_layers, num_semantic_layers, recovery, grid)
+    if conv.plan_mismatch:
+        raise PlanMismatchError(conv.plan_mismatch)
     return conv.tensors, conv.not_loaded
 
 

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .conversion import Conversion
+from .conversion import Conversion, PlanMismatchError
 
 SWIN_LAYOUTS = ('openmmlab', 'official', 'official-stvit-r')
 
@@ -113,6 +113,53 @@ def _block_targets(model) -> Dict[Tuple[int, int], Tuple[str, str]]:
     return targets
 
 
+# What an official STViT-R-Swin block is, from its tensors: the new layers carry separate q/kv.
+_SWIN_BLOCK, _STVIT_LAYER = 'Swin window block', 'STViT-R layer (q/kv, layer scale)'
+# The official STViT-R-Swin pools every 7x7 window to 3x3 (its sample_window_size, never set).
+OFFICIAL_POOL_SIZE = (3, 3)
+_ROLE_NAMES = {'window': 'window block', 'cross': 'generator/recovery layer',
+               'semantic': 'semantic block'}
+
+
+def plan_mismatch(canonical: Dict[str, Tensor], layout: str, model,
+                  targets: Dict[Tuple[int, int], Tuple[str, str]]) -> Optional[str]:
+    """The first way a canonical checkpoint's structure differs from ``model``'s, or None.
+
+    Blocks are placed by index, so a checkpoint with another number of blocks
+    in a stage, or (official STViT-R-Swin) with its new layers at other
+    indices or another pool size, would load into layers of other roles. A
+    plain Swin checkpoint initialises any plan of the same depths.
+    """
+    kinds: Dict[Tuple[int, int], str] = {}
+    for key in canonical:
+        match = _BLOCK_KEY.match(key)
+        if match:
+            where = (int(match.group(1)), int(match.group(2)))
+            if match.group(3).startswith(('attn.q.', 'attn.kv.', 'layer_scale_')):
+                kinds[where] = _STVIT_LAYER
+            else:
+                kinds.setdefault(where, _SWIN_BLOCK)
+    for stage in sorted({i for i, _ in kinds} | {i for i, _ in targets}):
+        theirs = 1 + max([j for i, j in kinds if i == stage], default=-1)
+        ours = 1 + max([j for i, j in targets if i == stage], default=-1)
+        if theirs != ours:
+            return (f'stage {stage} has {theirs} blocks in the checkpoint and {ours} layers in '
+                    'the model (another depth)')
+    if layout != 'official-stvit-r':
+        return None
+    for (stage, j), (path, role) in sorted(targets.items()):
+        wanted = _SWIN_BLOCK if role == 'window' else _STVIT_LAYER
+        if kinds[(stage, j)] != wanted:
+            return (f'stage {stage} block {j} is a {kinds[(stage, j)]} in the checkpoint but a '
+                    f'{_ROLE_NAMES[role]} ({path}) in the model (another units/recovery plan)')
+    for stage in model.stages:
+        for unit in stage.units:
+            if tuple(unit.pool_size[-2:]) != OFFICIAL_POOL_SIZE:
+                return (f'the official STViT-R-Swin pools each window to 3x3 semantic tokens, '
+                        f'the model to {"x".join(map(str, unit.pool_size))} (pool_size)')
+    return None
+
+
 def _place(name: str, value: Tensor, role: str, source_key: str,
            conv: Conversion) -> Dict[str, Tensor]:
     """One canonical block parameter as our parameter(s) of a block in ``role``.
@@ -175,6 +222,7 @@ def convert_swin(state_dict: Dict[str, Tensor], layout: str, model) -> Conversio
     canonical, dropped, source_of = to_canonical(state_dict, layout)
     conv = Conversion(dropped=dropped)
     targets = _block_targets(model)
+    conv.plan_mismatch = plan_mismatch(canonical, layout, model, targets)
     blocks: Dict[str, Dict[str, Tuple[Tensor, str]]] = {}
     for key, value in canonical.items():
         source_key = source_of[key]
@@ -210,8 +258,14 @@ def convert_swin(state_dict: Dict[str, Tensor], layout: str, model) -> Conversio
 
 def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
                             model) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
-    """:func:`convert_swin` as (converted tensors, {source key: why it was not loaded})."""
+    """:func:`convert_swin` as (converted tensors, {source key: why it was not loaded}).
+
+    Raises:
+        PlanMismatchError: the checkpoint has another structure than ``model``.
+    """
     conv = convert_swin(state_dict, layout, model)
+    if conv.plan_mismatch:
+        raise PlanMismatchError(conv.plan_mismatch)
     return conv.tensors, conv.not_loaded
 
 

@@ -61,6 +61,7 @@ class CrossBlock(nn.Module):
     same feature space; official STViT-R). ``shortcut=False`` drops the
     attention residual, as in the official STViT-R-Swin runs' first
     generator layer (``SHORTCUT=False``); the MLP residual is always kept.
+    Without the shortcut ``drop_path`` applies to the MLP branch only.
 
     Args:
         dim, num_heads, mlp_ratio, qkv_bias, drop, drop_path, norm_layer,
@@ -104,8 +105,10 @@ class CrossBlock(nn.Module):
             out = self.attn.attend_q(q, kv, bias, mask)
         else:
             out = regroup[1](self.attn.attend_q(regroup[0](q), kv, bias, mask))
-        out = self.drop_path1(self.ls1(self.attn.proj_drop(self.attn.proj(out))))
-        x = x_q + out if self.shortcut else out
+        out = self.ls1(self.attn.proj_drop(self.attn.proj(out)))
+        # Stochastic depth drops a residual branch; without the shortcut the attention output
+        # is the layer's whole output (official: x = layer_scale_1 * attn), so it is never dropped.
+        x = x_q + self.drop_path1(out) if self.shortcut else out
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
     def forward(self, x_q: Tensor, x_kv: Tensor, bias: Optional[Tensor] = None,

@@ -22,7 +22,7 @@ class SemanticTokenGenerator(nn.Module):
         dim: token channels.
         num_heads: attention heads of both layers.
         pool_size: bins per spatial dim, e.g. (4, 4) -> 16 semantic tokens.
-        mlp_ratio, qkv_bias, norm_layer, act_layer: as in :class:`CrossBlock`.
+        mlp_ratio, qkv_bias, drop, norm_layer, act_layer: as in :class:`CrossBlock`.
         drop_path: stochastic depth of (layer1, layer2).
         layer_scale_init: layer scale of both layers (new layers: 1e-5).
         shortcut: attention residual in ``layer1`` (paper: on; the official
@@ -31,7 +31,7 @@ class SemanticTokenGenerator(nn.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, pool_size: Sequence[int],
-                 mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, drop: float = 0.0,
                  drop_path: Sequence[float] = (0.0, 0.0),
                  layer_scale_init: Optional[float] = 1e-5, shortcut: bool = True,
                  global_centres: bool = True, norm_layer: Type[nn.Module] = nn.LayerNorm,
@@ -44,12 +44,15 @@ class SemanticTokenGenerator(nn.Module):
         for s in self.pool_size:
             self.num_tokens *= s
         common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-                      layer_scale_init=layer_scale_init, norm_layer=norm_layer,
+                      drop=drop, layer_scale_init=layer_scale_init, norm_layer=norm_layer,
                       act_layer=act_layer)
         self.layer1 = CrossBlock(drop_path=drop_path[0], shortcut=shortcut, **common)
         self.layer2 = CrossBlock(drop_path=drop_path[1], shortcut=True, **common)
         self.centres = (nn.Parameter(torch.zeros(1, self.num_tokens, dim))
                         if global_centres else None)
+        # The pooled grid travels with the weights: no tensor shape depends on it (without
+        # centres), so this record is what lets a checkpoint of another pool size be refused.
+        self.register_buffer('pooled_grid', torch.tensor(self.pool_size), persistent=True)
         self.reset_centres()
 
     def reset_centres(self) -> None:

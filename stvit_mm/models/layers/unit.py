@@ -4,6 +4,7 @@ wide -> narrow -> wide: a window block on image tokens, a generator that pools
 each window to a few semantic tokens, blocks on the semantic tokens only, and
 a recovery block back to image tokens.
 """
+import math
 from typing import List, Optional, Sequence, Tuple, Type
 
 import torch
@@ -16,6 +17,31 @@ from .semantic import SemanticTokenGenerator
 from .window import WindowBlock
 
 SEMANTIC_SCOPES = ('local', 'global')
+# The window side the official STViT-R-Swin was designed for (7x7 windows, a 10x10
+# neighbourhood around each); plans state their per-window sizes for it.
+REFERENCE_WINDOW = 7
+REFERENCE_NEIGHBOURHOOD = 10
+
+
+def scale_to_window(size_at_reference: int, window: int) -> int:
+    """A per-window size stated for a 7-token window side, for a ``window``-token side.
+
+    The size keeps its share of the window: a pooled grid keeps the number of image
+    tokens per semantic token (3x3 per 7x7 window, 5.4 each -> 5x5 per 12x12, 5.8 each),
+    a neighbourhood its margin (10 around 7 -> 17 around 12). Exact at 7; rounded half
+    up; at least 1.
+    """
+    return max(1, math.floor(size_at_reference * window / REFERENCE_WINDOW + 0.5))
+
+
+def pool_size_for_window(pool_at_reference: int, window: int) -> int:
+    """Semantic tokens per window side: :func:`scale_to_window`, at most the window."""
+    return min(window, scale_to_window(pool_at_reference, window))
+
+
+def neighbourhood_for_window(window: int) -> int:
+    """Generator layer 1's neighbourhood side: the official 10 around 7, scaled, >= window."""
+    return max(window, scale_to_window(REFERENCE_NEIGHBOURHOOD, window))
 
 
 def neighbourhood_index(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
@@ -142,7 +168,7 @@ class WindowedDumbbellUnit(nn.Module):
         self.window_block = WindowBlock(window=self.window, drop=drop, drop_path=dpr[0],
                                         fit_window=fit_window, **common)
         self.generator = SemanticTokenGenerator(
-            pool_size=self.pool_size, drop_path=dpr[1:3], layer_scale_init=layer_scale_init,
+            pool_size=self.pool_size, drop=drop, drop_path=dpr[1:3], layer_scale_init=layer_scale_init,
             shortcut=gen_shortcut, global_centres=global_centres, **common)
         self.semantic_blocks = nn.ModuleList([
             Block(drop=drop, drop_path=rate, layer_scale_init=layer_scale_init, **common)
@@ -212,7 +238,8 @@ class WindowedDumbbellUnit(nn.Module):
         """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C).
 
         Returns the semantic tokens and their validity (B, windows * S) bool,
-        False for windows that hold only padding (None when all are valid).
+        False for tokens whose pooling bin holds only padding (None without
+        padding); invalid tokens are masked out of every later attention.
         """
         B, N, C = x.shape
         S = self.generator.num_tokens
@@ -238,9 +265,11 @@ class WindowedDumbbellUnit(nn.Module):
         token_keep = None if keep is None else keep.reshape(keep.shape[0], N).expand(B, N)
         semantic_keep = None
         if window_keep is not None:
-            semantic_keep = window_keep.any(-1, keepdim=True).expand(-1, S).reshape(B, -1)
+            # A semantic token is real when its own pooling bin holds a real token: a window
+            # with one real row has real tokens only in its first row of bins.
+            semantic_keep = pooled_validity(window_keep, window, self.pool_size).reshape(B, -1)
         mask = None
-        if token_keep is not None or not all_valid:
+        if semantic_keep is not None or token_keep is not None or not all_valid:
             neighbour_keep = valid[None].expand(B, -1, -1)
             if token_keep is not None:
                 neighbour_keep = neighbour_keep & token_keep[:, index]
@@ -254,8 +283,10 @@ class WindowedDumbbellUnit(nn.Module):
         layer2 = self.generator.layer2
         if self.layer2_scope == 'global':
             mask = None
-            if token_keep is not None:
-                mask = torch.cat([semantic_keep, token_keep], 1)[:, None, None, :]
+            if semantic_keep is not None:
+                image_keep = token_keep if token_keep is not None else x.new_ones(
+                    B, N, dtype=torch.bool)
+                mask = torch.cat([semantic_keep, image_keep], 1)[:, None, None, :]
             semantic = layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
             return semantic, semantic_keep
         semantic_kv, semantic_mask = self._gather_semantic(
@@ -292,7 +323,7 @@ class WindowedDumbbellUnit(nn.Module):
         x = self.window_block(x, grid, keep)
         semantic, semantic_keep = self.generate(x, grid, keep, window)
         global_mask = local_mask = None
-        if semantic_keep is not None and keep is not None:
+        if semantic_keep is not None:
             global_mask = semantic_keep[:, None, None, :]
             local_mask = semantic_keep.reshape(-1, 1, 1, S)
         for scope, blk in zip(self.semantic_scopes, self.semantic_blocks):
@@ -312,8 +343,7 @@ class WindowedDumbbellUnit(nn.Module):
         """Image tokens of each window attend to the semantic tokens of the surrounding windows."""
         B, N, C = x.shape
         kv, mask = self._gather_semantic(self.recovery.project_kv(semantic),
-                                         semantic_keep if keep is not None else None, grid,
-                                         window)
+                                         semantic_keep, grid, window)
         layout = window_layout(tuple(grid), window, (0, ) * len(window), x.device)
 
         def to_windows(q: Tensor) -> Tensor:  # (B, N, C) -> (B*nW, Nw, C)
@@ -340,6 +370,16 @@ def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Seque
                           sem_grid).reshape(B, -1, C)
 
 
+def pooled_validity(keep: Tensor, window: Sequence[int], pool_size: Sequence[int]) -> Tensor:
+    """Which pooled tokens summarise at least one real token.
+
+    keep: (windows, prod(window)) bool, False on padding slots -> (windows, prod(pool_size))
+    bool, computed with the same adaptive bins as :func:`adaptive_max_pool_tokens`.
+    """
+    bins = adaptive_max_pool_tokens(keep.to(torch.float32)[..., None], window, pool_size)
+    return bins[..., 0] > 0
+
+
 def _all_inside(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
                 inside: bool) -> bool:
     """``bool(neighbourhood_index(grid, window, size, inside)[1].all())`` from the sizes alone.
@@ -363,5 +403,6 @@ def _numel(size: Sequence[int]) -> int:
     return out
 
 
-__all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'semantic_tokens_to_grid',
-                      'SEMANTIC_SCOPES']
+__all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'pooled_validity',
+                      'semantic_tokens_to_grid', 'SEMANTIC_SCOPES', 'scale_to_window',
+                      'pool_size_for_window', 'neighbourhood_for_window']

@@ -1,0 +1,30 @@
+# STViT-Swin-S on ImageNet-1k (the paper's Swin classification model, no recovery): the stock
+# mmpretrain Swin-S recipe with the backbone swapped, initialised from mmpretrain's Swin-S
+# weights trained with that recipe. Stage 3 holds three units of 6 layers (the first two
+# recover the image tokens, as in the official STViT-R);
+# each 7x7 window is summarised into 4x4 = 16 semantic tokens (paper: "16 semantic tokens in
+# each window"), and the last unit hands its 8x8 semantic grid (at 224x224) on, so stage 4
+# runs on 4x4 tokens instead of 7x7. Neck (GAP) and head stay stock. See STViTSwin's docstring.
+_base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
+custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='STViTSwin',
+        arch='small',  # stage-4 channels = head in_channels of the stock config
+        recovery=False,  # STViT: the semantic tokens go on to stage 4
+        out_indices=(3, ),  # stage 4 only (normalised), pooled by the stock GAP neck
+        drop_path_rate=0.3,  # stock Swin-S
+        fit_window=True,  # mmpretrain: a map no larger than the window is one unshifted window
+        layer2_scope='global',  # at 224x224 (2x2 windows in stage 3) all tokens are near:
+        recovery_scope='global',  # attend to all, as the official code does
+        neighbourhood_inside=True,  # official border handling of the 10x10 neighbourhoods
+        # Each Swin block initialises the layer at its depth; layer scales and centres are new.
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/swin-transformer/'
+            'swin_small_224_b16x64_300e_imagenet_20210615_110219-7f9d988b.pth')))
+
+# The global centres G are embeddings like the relative position tables: no weight decay.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.centres': dict(decay_mult=0.0)}))
