@@ -30,7 +30,7 @@ SHAPE = (512, 512)
 
 
 def train_and_test(args) -> str:
-    from stvit_mm.datasets.synthetic_ade20k import make_ade20k_style, majority_class_baseline
+    from stvit_mm.datasets import majority_class_baseline, make_ade20k_style
     data_root = osp.join(ROOT, 'data/generated/ade20k_synthetic')
     work_dir = osp.join(ROOT, 'work_dirs/demo_upernet_stvit_r_swin_t')
     os.makedirs(work_dir, exist_ok=True)
