@@ -1,7 +1,7 @@
 """What a fresh machine gets is what the code needs: every requirement is installed at an
 admitted version, and every third-party import is declared (so `make install` brings it)."""
+import ast
 import os
-import re
 import subprocess
 import sys
 
@@ -19,11 +19,16 @@ def test_requirements_txt_is_satisfied(repo_root):
 def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
     # setup.py's ranges must admit what requirements.txt pins, or `pip install -e .` with
     # dependencies would replace the verified stack.
-    text = open(os.path.join(repo_root, 'setup.py'), encoding='utf-8').read()
-    block = re.search(r'install_requires=\[(.*?)\]', text, re.S).group(1)
-    requirements = tmp_path / 'install_requires.txt'
-    requirements.write_text('\n'.join(re.findall(r"'([^']+)'", block)))
-    assert unmet_requirements(str(requirements)) == []
+    tree = ast.parse(open(os.path.join(repo_root, 'setup.py'), encoding='utf-8').read())
+    setup_call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                      and getattr(node.func, 'id', None) == 'setup')
+    declared = {k.arg: ast.literal_eval(k.value) for k in setup_call.keywords
+                if k.arg in ('install_requires', 'extras_require')}
+    lines = declared['install_requires'] + [r for extra in declared.get('extras_require', {})
+                                            .values() for r in extra]
+    requirements = tmp_path / 'setup_requirements.txt'
+    requirements.write_text('\n'.join(lines))
+    assert len(lines) > 5 and unmet_requirements(str(requirements)) == []
 
 
 def test_unmet_requirement_is_reported(tmp_path):

@@ -262,3 +262,17 @@ def test_stock_swin_arguments_are_honoured():
                            stage_cfgs=dict(block_cfgs=dict(window_size=12)))
     assert mmpretrain.out_indices == (3, ) and mmpretrain.stages[0].blocks[0].window == (12, 12)
     assert mmpretrain.stages[3].blocks[0].fit_window
+
+
+@pytest.mark.parametrize('fit_window', [False, True])
+def test_training_after_inference_mode_at_the_same_size(fit_window):
+    # Window layouts, neighbourhoods and sub-window position indices are cached per size; a
+    # cache filled under torch.inference_mode (benchmark, inferencer) must serve autograd too.
+    model = STViTSwin(arch=dict(embed_dims=32, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8)),
+                      fit_window=fit_window)
+    x = torch.randn(1, 3, 100, 76)
+    with torch.inference_mode():
+        model.eval()(x)
+    out = model.train()(x)
+    sum(o.sum() for o in out).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

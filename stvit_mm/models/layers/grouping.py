@@ -162,6 +162,7 @@ class WindowLayout(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
+@torch.inference_mode(False)  # cached for every later call: must serve autograd too
 def window_layout(grid: Tuple[int, ...], window: Tuple[int, ...], shift: Tuple[int, ...],
                   device: torch.device) -> WindowLayout:
     """The :class:`WindowLayout` of ``grid`` (cached: it depends on shapes only)."""

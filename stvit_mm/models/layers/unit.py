@@ -191,9 +191,11 @@ class WindowedDumbbellUnit(nn.Module):
         if key not in self._index_cache:
             # a shrunk window keeps the neighbourhood's margin around it
             size = tuple(k - w + f for k, w, f in zip(self.neighbourhood, self.window, window))
-            index, valid = neighbourhood_index(grid, window, size, self.neighbourhood_inside)
-            self._index_cache[key] = (index.to(device), valid.to(device),
-                                      _all_inside(grid, window, size, self.neighbourhood_inside))
+            with torch.inference_mode(False):  # cached: must serve autograd too
+                index, valid = neighbourhood_index(grid, window, size, self.neighbourhood_inside)
+                self._index_cache[key] = (index.to(device), valid.to(device),
+                                          _all_inside(grid, window, size,
+                                                      self.neighbourhood_inside))
         return self._index_cache[key]
 
     def _window_neighbours(self, grid: Tuple[int, ...], window: Tuple[int, ...],
@@ -204,9 +206,10 @@ class WindowedDumbbellUnit(nn.Module):
             windows = tuple(-(-g // w) for g, w in zip(grid, window))
             ones = (1, ) * len(grid)
             size = (self.window_neighbours, ) * len(grid)
-            index, valid = neighbourhood_index(windows, ones, size)
-            self._index_cache[key] = (index.to(device), valid.to(device),
-                                      _all_inside(windows, ones, size, False))
+            with torch.inference_mode(False):  # cached: must serve autograd too
+                index, valid = neighbourhood_index(windows, ones, size)
+                self._index_cache[key] = (index.to(device), valid.to(device),
+                                          _all_inside(windows, ones, size, False))
         return self._index_cache[key]
 
     def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...],

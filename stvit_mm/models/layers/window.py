@@ -42,7 +42,8 @@ class WindowAttention(Attention):
             for axis, size in enumerate(self.window):  # raster index in the full window
                 rows = rows * size + coords[axis]
             rows = rows.to(full.device)
-            self._sub_index[key] = full[rows][:, rows]
+            with torch.inference_mode(False):  # cached: must serve autograd too
+                self._sub_index[key] = full[rows][:, rows]
         return self._sub_index[key]
 
     def position_bias(self, window: Optional[Tuple[int, ...]] = None) -> Tensor:
