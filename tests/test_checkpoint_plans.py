@@ -136,9 +136,9 @@ def test_official_release_into_another_pool_size_is_refused():
 
 def test_converter_tool_refuses_another_plan():
     target = tool.target_from_arch('stvit-swin-s', 'official-stvit-r-swin')
-    with pytest.raises(tool.ConversionError, match='cannot convert for stvit-swin-s: the checkpoint '
-                       'has another sparsification plan than the target: stage 2 block 1 is a '
-                       'STViT-R layer'):
+    with pytest.raises(tool.ConversionError, match='cannot convert for stvit-swin-s: the '
+                       'checkpoint has another sparsification plan than the target: stage 2 '
+                       'block 1 is a STViT-R layer'):
         tool.convert_checkpoint(_official_release_s(), 'official-stvit-r-swin', target)
 
 

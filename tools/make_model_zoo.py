@@ -108,6 +108,8 @@ class ZooEntry:
             None reads it (and its weights) from the metafile of ``inherits``.
         paper: the paper's accuracy of our model (with its source), or ''.
         weights: released weights of our model or of what it initialises from.
+        shape: input (H, W) of MACs and speed where the task's default does not
+            suit the model (RTMDet's neck needs sides divisible by 32: its 640x640).
     """
     name: str
     task: str
@@ -118,6 +120,7 @@ class ZooEntry:
     stock_backbone: Optional[Tuple[str, dict]] = None
     stock_custom_imports: Tuple[str, ...] = ()
     stock_accuracy: Optional[Tuple[str, str, str]] = None  # (accuracy, weights url, source)
+    shape: Optional[Tuple[int, int]] = None
 
 
 def _deit_entry(letter: str, stock: str, top1: str, file: str,
@@ -287,6 +290,14 @@ ZOO: Dict[str, ZooEntry] = {
     'upernet_stvit_r_swin_t_ade20k.py': _upernet_entry('T', 'tiny', ''),
     'upernet_stvit_r_swin_s_ade20k.py': _upernet_entry('S', 'small', '48.3 mIoU (paper)'),
     'upernet_stvit_r_swin_b_ade20k.py': _upernet_entry('B', 'base', '48.9 mIoU (paper)'),
+    'rtmdet_l_stvit_r_swin_b_w12.py': ZooEntry(
+        name='RTMDet-L STViT-R-Swin-B (window 12, one-word swap)', task='detection',
+        inherits='mmdet::rtmdet/rtmdet_l_swin_b_4xb32-100e_coco.py',
+        stock_name='RTMDet-L Swin-B (window 12)', paper='', shape=(640, 640),
+        weights=(Weights('Swin-B ImageNet-22k 384x384 window-12 initialisation (the stock '
+                         'config\'s init_cfg, converted on load)',
+                         f'{SWIN_RELEASE}v1.0.0/swin_base_patch4_window12_384_22k.pth',
+                         'the stock config', 'swin-official'), )),
     # ---- Kinetics-400 video
     'video_stvit_r_swin_t_k400.py': ZooEntry(
         name='Video STViT-R-Swin-T', task='video',
@@ -461,8 +472,9 @@ def stock_reference(config: str) -> Tuple[str, str, str]:
         raise ConfigError(f'{config}: no metafile entry for {entry.inherits}; give '
                           'stock_accuracy in ZOO')
     metrics = _metrics(model)
-    if 'box AP' in metrics:
-        accuracy = f"{metrics['box AP']} box / {metrics['mask AP']} mask"
+    if 'box AP' in metrics:  # detectors without a mask head (RTMDet) have box AP only
+        accuracy = f"{metrics['box AP']} box" + (
+            f" / {metrics['mask AP']} mask" if 'mask AP' in metrics else '')
     elif 'mIoU' in metrics:  # mmseg: single-scale mIoU (the paper's setting)
         accuracy = f"{metrics['mIoU']} mIoU"
     else:
@@ -489,17 +501,19 @@ def measure(configs: Sequence[str], log: Callable[[str], None]) -> Dict[str, Tup
     """complexity_from_config of every config and its stock model (stock ones shared)."""
     cache: Dict[str, dict] = {}
 
-    def complexity(key: str, config: Any) -> dict:
+    def complexity(key: str, config: Any, shape: Optional[Tuple[int, int]]) -> dict:
+        key = key if shape is None else f'{key}@{shape[0]}x{shape[1]}'
         if key not in cache:
             log(f'counting MACs: {key}')
-            cache[key] = complexity_from_config(config)
+            cache[key] = complexity_from_config(config, shape)
         return cache[key]
 
     out = {}
     for config in configs:
-        ours = complexity(config, osp.join(CONFIG_DIR, config))
+        shape = ZOO[config].shape
+        ours = complexity(config, osp.join(CONFIG_DIR, config), shape)
         key = ZOO[config].inherits if ZOO[config].stock_backbone is None else f'stock:{config}'
-        out[config] = (ours, complexity(key, stock_config(config)))
+        out[config] = (ours, complexity(key, stock_config(config), shape))
     return out
 
 
@@ -690,7 +704,8 @@ def run_benchmarks(configs: Sequence[str], args: argparse.Namespace, command: st
                 stock.dump(stock_path)
                 stock = stock_path
             result = benchmark_configs(
-                [stock, osp.join(CONFIG_DIR, config)], batch_size=args.batch_size,
+                [stock, osp.join(CONFIG_DIR, config)], shape=ZOO[config].shape,
+                batch_size=args.batch_size,
                 device=args.device, warmup=args.warmup, repeats=args.repeats, iters=args.iters,
                 min_time=args.min_time, backbone_only=args.backbone_only, log=log)
             base, ours = result['results']

@@ -3,17 +3,11 @@
 So that ``dict(type='STViTSwin')`` alone swaps the backbone of any stock mmdet / mmseg /
 mmpretrain Swin config (and ``dict(type='STViTVideoSwin')`` of an mmaction2 one): the merged
 backbone dict keeps the stock keys, each of which is honoured here, accepted as meaningless
-for us (with the reason), or refused in one line when it asks for something we cannot do.
+for us (image sizes of absolute position embeddings, ``interpolate_mode``,
+``convert_weights``: the backbones' docstrings say why), or refused in one line when it asks
+for something we cannot do.
 """
 from typing import Optional, Sequence
-
-# accepted and ignored, with the reason
-IGNORED = {
-    'pretrain_img_size': 'no absolute position embedding: relative tables are per window',
-    'img_size': 'no absolute position embedding: relative tables are per window',
-    'interpolate_mode': 'no absolute position embedding to interpolate',
-    'convert_weights': 'Swin checkpoints of every layout are converted on load',
-}
 
 
 def check_unsupported(owner: str, qk_scale: Optional[float] = None, patch_norm: bool = True,

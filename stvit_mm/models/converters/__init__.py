@@ -17,7 +17,8 @@ def unwrap_release_file(state_dict: dict, prefix: str) -> None:
         state_dict.update({prefix + k: v for k, v in wrapped.items()})
 
 
-__all__ = ['Conversion', 'PlanMismatchError', 'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
+__all__ = ['Conversion', 'PlanMismatchError',
+           'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
            'convert_swin_checkpoint', 'deit_new_parameter', 'deit_to_stvit',
            'detect_deit_layout', 'detect_swin_layout', 'swin_new_parameter',
            'unwrap_release_file']

@@ -168,7 +168,8 @@ class WindowedDumbbellUnit(nn.Module):
         self.window_block = WindowBlock(window=self.window, drop=drop, drop_path=dpr[0],
                                         fit_window=fit_window, **common)
         self.generator = SemanticTokenGenerator(
-            pool_size=self.pool_size, drop=drop, drop_path=dpr[1:3], layer_scale_init=layer_scale_init,
+            pool_size=self.pool_size, drop=drop, drop_path=dpr[1:3],
+            layer_scale_init=layer_scale_init,
             shortcut=gen_shortcut, global_centres=global_centres, **common)
         self.semantic_blocks = nn.ModuleList([
             Block(drop=drop, drop_path=rate, layer_scale_init=layer_scale_init, **common)
