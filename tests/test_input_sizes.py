@@ -146,12 +146,17 @@ def test_stvit_swin_window_12_any_size(models, height, width, batch):
 @example(height=32, width=32)
 def test_stvit_swin_without_recovery_any_size(models, height, width):
     """STViT (no recovery): stage 4 runs on the semantic grid of stage 3 (4 tokens per
-    window side without recovery, also where the real grid is smaller)."""
+    window side without recovery), less the tokens whose adaptive bins, in the last window
+    along a side, start past its real rows (they pool padding only)."""
     model = models['swin_no_recovery']
     x = torch.randn(1, 3, height, width)
     outs = _run(model, x)
-    h3, w3 = math.ceil(height / 16), math.ceil(width / 16)
-    semantic = (math.ceil(h3 / 7) * 4, math.ceil(w3 / 7) * 4)
+
+    def semantic_side(side):  # stage-3 side -> real semantic tokens along it
+        windows, real_in_last = math.ceil(side / 7), side - (math.ceil(side / 7) - 1) * 7
+        return (windows - 1) * 4 + sum(math.floor(i * 7 / 4) < real_in_last for i in range(4))
+
+    semantic = (semantic_side(math.ceil(height / 16)), semantic_side(math.ceil(width / 16)))
     assert len(outs) == 3  # stage 3 hands its semantic grid on: not an output
     assert tuple(outs[2].shape) == (1, 128, *(math.ceil(s / 2) for s in semantic))
     _check_common(model, x, outs)

@@ -276,3 +276,33 @@ def test_training_after_inference_mode_at_the_same_size(fit_window):
     out = model.train()(x)
     sum(o.sum() for o in out).backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize('grid,window,pool', [((8, 8), (7, 7), (4, 4)),
+                                              ((15, 22), (7, 7), (3, 3)),
+                                              ((13, 9), (12, 12), (5, 5)),
+                                              ((50, 84), (7, 7), (3, 3)), ((14, 14), (7, 7), (4, 4))])
+def test_real_semantic_grid_is_the_block_of_tokens_pooled_from_real_ones(grid, window, pool):
+    from stvit_mm.models.layers.grouping import window_layout
+    from stvit_mm.models.layers.unit import (pooled_validity, real_semantic_grid,
+                                             semantic_tokens_to_grid)
+    layout = window_layout(grid, window, (0, 0), torch.device('cpu'))
+    keep = (layout.valid if layout.valid is not None else
+            torch.ones(layout.num_windows, window[0] * window[1], dtype=torch.bool))
+    valid = pooled_validity(keep, window, pool)  # (windows, tokens per window)
+    full = [-(-g // w) * p for g, w, p in zip(grid, window, pool)]
+    on_grid = semantic_tokens_to_grid(valid.reshape(1, -1, 1).float(), grid, window, pool)
+    extent = real_semantic_grid(grid, window, pool)
+    expected = torch.zeros(full, dtype=torch.bool)
+    expected[:extent[0], :extent[1]] = True
+    assert torch.equal(on_grid.reshape(full) > 0, expected)
+
+
+def test_without_recovery_tokens_pooled_from_padding_are_not_handed_on():
+    # 128x128: stage 3 is 8x8, two windows per side, the second holding one real row/column;
+    # of its 4x4 semantic tokens per window only the first row/column pool a real token, so
+    # the grid handed to stage 4 is 5x5 (not 8x8), merged to 3x3.
+    model = STViTSwin('tiny', recovery=False, out_indices=(3, )).eval()
+    with torch.no_grad():
+        stage4, = model(torch.randn(1, 3, 128, 128))
+    assert stage4.shape == (1, 768, 3, 3)

@@ -17,7 +17,7 @@ from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swi
 from ..layers import drop_path_rates, init_transformer_weights
 from ..layers.grouping import pad_grid, tokens_to_map
 from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit, neighbourhood_for_window,
-                           pool_size_for_window, semantic_tokens_to_grid)
+                           pool_size_for_window, real_semantic_grid, semantic_tokens_to_grid)
 from ..layers.window import WindowBlock
 from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
 from .stock_args import check_strides, check_unsupported, stage_window
@@ -150,10 +150,15 @@ class SwinStage(nn.Module):
             x = self._run(blk, x, grid)
         for unit in self.units:
             recovered, semantic = self._run(unit, x, grid)
-            if recovered is None:  # STViT without recovery: the semantic grid goes on
-                x = semantic_tokens_to_grid(semantic, grid, unit.window_for(grid),
-                                            unit.pool_size)
-                grid = unit.semantic_grid(grid)
+            if recovered is None:  # STViT without recovery: the semantic grid goes on,
+                window = unit.window_for(grid)  # less the tokens pooled from padding only
+                x = semantic_tokens_to_grid(semantic, grid, window, unit.pool_size)
+                full = unit.semantic_grid(grid)
+                grid = real_semantic_grid(grid, window, unit.pool_size)
+                if grid != full:
+                    x = x.reshape(x.shape[0], *full, x.shape[-1])[
+                        (slice(None), ) + tuple(slice(0, e) for e in grid)]
+                    x = x.reshape(x.shape[0], -1, x.shape[-1])
             else:
                 x = recovered
         if self.downsample is None:
@@ -304,7 +309,9 @@ class STViTSwin(SwinFamilyBackbone):
             ``pool_size_without_recovery`` (per side of a 7x7 window).
         recovery: restore image tokens in every unit (STViT-R, for dense
             tasks). Without it the last unit of the last sparse stage hands its
-            semantic token grid to the next stage (STViT, classification).
+            semantic token grid to the next stage (STViT, classification), less
+            the tokens that pool window padding only (at sizes whose stage grid
+            is not a multiple of the window).
         in_channels: image channels.
         window_size: Swin window side (7; any, e.g. 12 for the 384-pixel Swins).
         pool_size: semantic tokens per window side (3 -> 9 per window);

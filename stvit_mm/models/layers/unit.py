@@ -374,6 +374,22 @@ def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Seque
                           sem_grid).reshape(B, -1, C)
 
 
+def real_semantic_grid(grid: Sequence[int], window: Sequence[int],
+                       pool_size: Sequence[int]) -> Tuple[int, ...]:
+    """Leading extent of the semantic grid whose tokens pool at least one real token.
+
+    Only the last window along a dim holds padding, and its adaptive bins start at
+    ``floor(i * w / p)``: bins starting past its real rows pool padding only. So the real
+    semantic tokens form the grid's leading block, which a unit without recovery hands on.
+    """
+    extent = []
+    for g, w, p in zip(grid, window, pool_size):
+        windows = -(-g // w)
+        real_in_last = g - (windows - 1) * w
+        extent.append((windows - 1) * p + sum(1 for i in range(p) if i * w // p < real_in_last))
+    return tuple(extent)
+
+
 def pooled_validity(keep: Tensor, window: Sequence[int], pool_size: Sequence[int]) -> Tensor:
     """Which pooled tokens summarise at least one real token.
 
@@ -408,5 +424,5 @@ def _numel(size: Sequence[int]) -> int:
 
 
 __all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'pooled_validity',
-                      'semantic_tokens_to_grid', 'SEMANTIC_SCOPES', 'scale_to_window',
-                      'pool_size_for_window', 'neighbourhood_for_window']
+                      'semantic_tokens_to_grid', 'real_semantic_grid', 'SEMANTIC_SCOPES',
+                      'scale_to_window', 'pool_size_for_window', 'neighbourhood_for_window']
