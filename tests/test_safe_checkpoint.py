@@ -102,7 +102,7 @@ def test_init_cfg_pretrained_refuses(malicious, backbone):
     assert CheckpointLoader._schemes[''].__module__ == 'stvit_mm.utils.safe_checkpoint'
 
 
-def _tool_error(tool_main, argv, capsys=None):
+def _tool_error(tool_main, argv):
     with pytest.raises(SystemExit) as exit_info:
         tool_main(argv)
     return str(exit_info.value.code)
