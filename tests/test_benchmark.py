@@ -116,3 +116,28 @@ def test_benchmark_bad_input_one_line(capsys, argv, reason):
 def test_benchmark_cuda_unavailable():
     with pytest.raises(ConfigError, match='CUDA is not available'):
         benchmark_configs([STVIT_T], device='cuda')
+
+
+def test_training_step_backpropagates_every_output_and_releases_grads():
+    from stvit_mm.analysis.complexity import training_step
+    model = nn.ModuleDict(dict(a=nn.Linear(4, 3), b=nn.Linear(4, 2)))
+    x = torch.randn(5, 4)
+    reached = []
+    for name, p in model.named_parameters():
+        p.register_hook(lambda grad, name=name: reached.append(name))
+    step = training_step(lambda: (model['a'](x), {'nested': [model['b'](x)]}), model)
+    step()
+    assert sorted(reached) == sorted(n for n, _ in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())  # released after the step
+
+
+def test_train_benchmark_times_training_steps():
+    common = dict(shape=(64, 64), batch_size=4, warmup=0, repeats=1, iters=1)
+    train = benchmark_configs([STVIT_T, DEIT_T], train=True, **common)
+    infer = benchmark_configs([STVIT_T, DEIT_T], **common)
+    assert train['step'].startswith('training') and infer['step'] == 'inference forward'
+    assert 'training steps' in train['timing_method']
+    for trained, inferred in zip(train['results'], infer['results']):
+        assert positive(trained['images_per_s']) and positive(trained['latency_ms'])
+        # activations are kept for the backward: a training step holds more at its peak
+        assert trained['peak_mem_mb'] > inferred['peak_mem_mb']

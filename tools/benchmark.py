@@ -3,10 +3,13 @@
 
     python tools/benchmark.py CONFIG [CONFIG ...] [--shape H W] [--batch-size N]
                               [--device cpu|cuda] [--warmup N] [--repeats N] [--iters N]
-                              [--min-time S] [--threads N] [--backbone-only] [--json]
+                              [--min-time S] [--threads N] [--backbone-only] [--train]
+                              [--json]
 
 All models run in one process, in eval mode under torch.inference_mode(), with
 their repeats interleaved so that load from other processes affects all alike.
+With --train, training steps are timed instead: train mode, forward with autograd,
+backward of a proxy loss (the mean of every output tensor), no optimizer update.
 Each result has a ratio to the first config. Throughput is images/s (clips/s
 for video recognizers); memory is measured with torch.cuda.max_memory_allocated
 on CUDA and with torch.profiler(profile_memory=True) on CPU. With --json, stdout
@@ -63,6 +66,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--backbone-only', action='store_true',
                         help='time model.backbone on the input it gets inside the model '
                         '(padded for detectors) instead of the whole model')
+    parser.add_argument('--train', action='store_true',
+                        help='time training steps instead of inference forwards: train mode, '
+                        'forward with autograd and backward of a proxy loss (the mean of every '
+                        'output), peak memory of one step')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object on stdout instead of a table')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -83,8 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = benchmark_configs(
                 args.configs, args.shape, args.batch_size, args.device, args.warmup,
                 args.repeats, args.iters, args.min_time, args.backbone_only, args.clip_len,
-                args.cfg_options, log=lambda message: print(message, file=sys.stderr,
-                                                            flush=True))
+                args.cfg_options, train=args.train,
+                log=lambda message: print(message, file=sys.stderr, flush=True))
         except ConfigError as error:
             print(f'benchmark.py: error: {error}', file=sys.stderr)
             return 2

@@ -591,12 +591,37 @@ class _Entry:
     model: nn.Module
     case: ForwardCase
     single: ForwardCase  # batch 1, for latency
+    train: bool = False  # time training steps (forward + backward) instead of forwards
     throughputs: List[float] = field(default_factory=list)
     latencies: List[float] = field(default_factory=list)
 
 
-def _forward_fn(case: ForwardCase, backbone_only: bool) -> Callable[[], Any]:
-    return case.run_backbone if backbone_only else case.run
+def _output_tensors(output: Any) -> Iterator[torch.Tensor]:
+    """Every tensor in a (nested) tuple / list / dict output."""
+    if isinstance(output, torch.Tensor):
+        yield output
+    elif isinstance(output, (tuple, list)):
+        for item in output:
+            yield from _output_tensors(item)
+    elif isinstance(output, dict):
+        for item in output.values():
+            yield from _output_tensors(item)
+
+
+def training_step(forward: Callable[[], Any], model: nn.Module) -> Callable[[], None]:
+    """One training step's compute: ``forward`` with autograd, the backward of a proxy loss
+    (the sum of every output tensor's mean, so every output feeds the gradients), gradients
+    released. The same for every model kind, whatever its loss; no optimizer update."""
+    def step() -> None:
+        loss = sum(t.float().mean() for t in _output_tensors(forward()) if t.is_floating_point())
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+    return step
+
+
+def _forward_fn(entry: '_Entry', case: ForwardCase, backbone_only: bool) -> Callable[[], Any]:
+    forward = case.run_backbone if backbone_only else case.run
+    return training_step(forward, entry.model) if entry.train else forward
 
 
 def _describe_device(device: torch.device) -> str:
@@ -609,14 +634,15 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
                       batch_size: int = 32, device: str = 'cpu', warmup: int = 2,
                       repeats: int = 3, iters: int = 3, min_time: float = 0.0,
                       backbone_only: bool = False, clip_len: int = DEFAULT_CLIP_LEN,
-                      cfg_options: Optional[dict] = None,
+                      cfg_options: Optional[dict] = None, train: bool = False,
                       log: Callable[[str], None] = lambda message: None) -> Dict[str, Any]:
     """Throughput, batch-1 latency and peak forward memory of several configs, in one process.
 
     All models are built first; each repeat then times every model in turn,
     so a disturbance (another process, thermal drift) hits all models alike
     instead of biasing the ratio. Forwards run in eval mode under
-    ``torch.inference_mode()``.
+    ``torch.inference_mode()``; with ``train``, training steps (:func:`training_step`:
+    forward with autograd in train mode, backward) are timed and their peak memory measured.
 
     Args:
         configs: paths or ``pkg::rel``; the first one is the reference of ``ratio``.
@@ -630,6 +656,7 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         backbone_only: time ``model.backbone`` on the input it gets in the model.
         clip_len: frames per clip for video recognizers.
         cfg_options: overrides applied to every config.
+        train: time training steps instead of inference forwards.
         log: progress messages (e.g. print to stderr).
 
     Returns:
@@ -654,10 +681,14 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
 
     entries = [_build_entry(config, shape, batch_size, clip_len, cfg_options, torch_device, log)
                for config in configs]
-    with torch.inference_mode():
+    for entry in entries:
+        entry.train = train
+        entry.model.train(train)  # (mmdet's Swin returns None from train(): no chaining)
+    with torch.enable_grad() if train else torch.inference_mode():
         _warm_up(entries, warmup, backbone_only, torch_device, log)
         _time_interleaved(entries, repeats, iters, min_time, backbone_only, torch_device, log)
         results = [_entry_result(entry, backbone_only, torch_device) for entry in entries]
+    calls = 'training steps' if train else 'forwards'
     reference = results[0]
     for result in results:
         result['ratio'] = result['throughput'] / reference['throughput']
@@ -669,14 +700,16 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         shape=list(entries[0].case.input_shape[-2:]),
         clip_len=clip_len if any(e.case.kind == 'recognizer3d' for e in entries) else None,
         measure='backbone' if backbone_only else 'model',
+        step='training step (forward + backward)' if train else 'inference forward',
         threads=torch.get_num_threads(),
         torch=torch.__version__,
         warmup=warmup, repeats=repeats, iters=iters, min_time=min_time,
-        timing_method=(f'median over {repeats} repeats of >= {iters} forwards each (models '
-                       f'interleaved per repeat, {warmup} warm-up forwards excluded); latency: '
-                       'median of single batch-1 forwards'
-                       + (' (the same forwards)' if batch_size == 1 else '')),
-        memory_method=MEMORY_METHODS[torch_device.type],
+        timing_method=(f'median over {repeats} repeats of >= {iters} {calls} each (models '
+                       f'interleaved per repeat, {warmup} warm-up {calls} excluded); latency: '
+                       f'median of single batch-1 {calls}'
+                       + (f' (the same {calls})' if batch_size == 1 else '')),
+        memory_method=MEMORY_METHODS[torch_device.type].replace(
+            'the forward', f'the {calls[:-1]}').replace('one forward', f'one {calls[:-1]}'),
     )
 
 
@@ -695,7 +728,7 @@ def _warm_up(entries: Sequence[_Entry], warmup: int, backbone_only: bool, device
     for entry in entries:
         log(f'warming up {entry.config}')
         for case in (entry.case, entry.single):
-            fn = _forward_fn(case, backbone_only)
+            fn = _forward_fn(entry, case, backbone_only)
             _first_call(lambda: time_forward(fn, warmup, device), entry.config, case)
 
 
@@ -710,21 +743,21 @@ def _time_interleaved(entries: Sequence[_Entry], repeats: int, iters: int, min_t
     for repeat in range(repeats):
         for entry in entries:
             log(f'repeat {repeat + 1}/{repeats}: {entry.config}')
-            durations = time_forward(_forward_fn(entry.case, backbone_only), iters, device,
-                                     min_time)
+            durations = time_forward(_forward_fn(entry, entry.case, backbone_only), iters,
+                                     device, min_time)
             entry.throughputs.append(entry.case.batch_size * len(durations) / sum(durations))
             if entry.case.batch_size == 1:  # these forwards are batch-1 forwards already
                 entry.latencies += durations
             else:
-                entry.latencies += time_forward(_forward_fn(entry.single, backbone_only), iters,
-                                                device)
+                entry.latencies += time_forward(_forward_fn(entry, entry.single, backbone_only),
+                                                iters, device)
 
 
 def _entry_result(entry: _Entry, backbone_only: bool, device: torch.device) -> Dict[str, Any]:
     """Medians and peak memory of one benchmarked model (memory measured here)."""
     case = entry.case
     throughput = statistics.median(entry.throughputs)
-    fn = _forward_fn(case, backbone_only)
+    fn = _forward_fn(entry, case, backbone_only)
     return {
         'config': entry.config,
         'model_type': type(entry.model).__name__,
@@ -753,6 +786,8 @@ def format_benchmark(result: Dict[str, Any]) -> str:
     table = ['  '.join(cell.ljust(w) if i < 2 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     measure = 'backbone only' if result['measure'] == 'backbone' else 'whole model'
+    if result.get('step', '').startswith('training'):
+        measure += ', training step (forward + backward)'
     lines = [
         f"device {result['device']}, batch {result['batch_size']}, input "
         f"{'x'.join(map(str, result['shape']))}"
