@@ -141,3 +141,30 @@ def test_train_benchmark_times_training_steps():
         assert positive(trained['images_per_s']) and positive(trained['latency_ms'])
         # activations are kept for the backward: a training step holds more at its peak
         assert trained['peak_mem_mb'] > inferred['peak_mem_mb']
+
+
+def test_predict_mode_runs_post_processing_for_segmentors(monkeypatch):
+    from mmseg.models.segmentors import EncoderDecoder
+    seg = os.path.join(ROOT, 'configs', 'upernet_stvit_r_swin_t_ade20k.py')
+    common = dict(shape=(64, 96), batch_size=1, warmup=0, repeats=1, iters=1)
+    calls = []
+    original = EncoderDecoder.postprocess_result
+    monkeypatch.setattr(EncoderDecoder, 'postprocess_result',
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    result = benchmark_configs([seg], mode='predict', **common)
+    assert result['mode'] == 'predict' and positive(result['results'][0]['images_per_s'])
+    assert calls  # predict mode resizes the logits to the image: post-processing ran
+    calls.clear()
+    benchmark_configs([seg], **common)
+    assert not calls  # tensor mode stops at the logits
+
+
+@pytest.mark.parametrize('kwargs,reason', [
+    (dict(mode='predict'), "mode 'predict' is for detectors and segmentors"),
+    (dict(mode='predict', backbone_only=True), 'not with backbone only'),
+    (dict(mode='guess'), "bad mode 'guess'"),
+])
+def test_predict_mode_bad_requests(kwargs, reason):
+    with pytest.raises(ConfigError, match=reason):
+        benchmark_configs([STVIT_T], shape=(64, 64), batch_size=1, warmup=0, repeats=1,
+                          iters=1, **kwargs)

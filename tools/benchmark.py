@@ -4,7 +4,7 @@
     python tools/benchmark.py CONFIG [CONFIG ...] [--shape H W] [--batch-size N]
                               [--device cpu|cuda] [--warmup N] [--repeats N] [--iters N]
                               [--min-time S] [--threads N] [--backbone-only] [--train]
-                              [--json]
+                              [--mode tensor|predict] [--json]
 
 All models run in one process, in eval mode under torch.inference_mode(), with
 their repeats interleaved so that load from other processes affects all alike.
@@ -70,6 +70,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='time training steps instead of inference forwards: train mode, '
                         'forward with autograd and backward of a proxy loss (the mean of every '
                         'output), peak memory of one step')
+    parser.add_argument('--mode', choices=['tensor', 'predict'], default='tensor',
+                        help="whole model: 'tensor' (the network's outputs, default) or "
+                        "'predict' (detectors, segmentors: as tools/test.py runs it, "
+                        'post-processing included)')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object on stdout instead of a table')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -90,7 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = benchmark_configs(
                 args.configs, args.shape, args.batch_size, args.device, args.warmup,
                 args.repeats, args.iters, args.min_time, args.backbone_only, args.clip_len,
-                args.cfg_options, train=args.train,
+                args.cfg_options, train=args.train, mode=args.mode,
                 log=lambda message: print(message, file=sys.stderr, flush=True))
         except ConfigError as error:
             print(f'benchmark.py: error: {error}', file=sys.stderr)

@@ -195,8 +195,11 @@ class ForwardCase:
         batch_size: batch elements per forward.
         input_shape: shape of the tensor the model gets.
         backbone_input_shape: shape of the tensor the backbone gets.
-        run: calls the whole model.
+        run: calls the whole model (``mode='tensor'``: the network, no post-processing).
         run_backbone: calls ``model.backbone`` on what the model would give it.
+        run_predict: calls the whole model as ``tools/test.py`` does (``mode='predict'``:
+            post-processing included: NMS and mask pasting, logits resized to the image);
+            None where not built (classifiers and recognizers: see ``make_forward``).
     """
     kind: str
     unit: str
@@ -205,6 +208,7 @@ class ForwardCase:
     backbone_input_shape: Tuple[int, ...]
     run: Callable[[], Any] = field(repr=False)
     run_backbone: Callable[[], Any] = field(repr=False)
+    run_predict: Optional[Callable[[], Any]] = field(default=None, repr=False)
 
 
 def _check_shape(shape: Sequence[int]) -> Tuple[int, int]:
@@ -249,7 +253,8 @@ def _detector_case(model: nn.Module, size: Tuple[int, int], batch_size: int, cli
     x = _randn((batch_size, 3, *padded), device, seed)
     samples = _detection_samples(size, padded, batch_size)
     return ForwardCase('detector', 'images', batch_size, tuple(x.shape), tuple(x.shape),
-                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
+                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x),
+                       lambda: model(x, samples, mode='predict'))
 
 
 def _segmentor_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
@@ -264,7 +269,8 @@ def _segmentor_case(model: nn.Module, size: Tuple[int, int], batch_size: int, cl
     meta = dict(img_shape=size, ori_shape=size, pad_shape=padded)
     samples = [SegDataSample(metainfo=meta) for _ in range(batch_size)]
     return ForwardCase('segmentor', 'images', batch_size, tuple(x.shape), tuple(x.shape),
-                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x))
+                       lambda: model(x, samples, mode='tensor'), lambda: model.backbone(x),
+                       lambda: model(x, samples, mode='predict'))
 
 
 def _recognizer3d_case(model: nn.Module, size: Tuple[int, int], batch_size: int, clip_len: int,
@@ -592,6 +598,7 @@ class _Entry:
     case: ForwardCase
     single: ForwardCase  # batch 1, for latency
     train: bool = False  # time training steps (forward + backward) instead of forwards
+    predict: bool = False  # whole model with post-processing (mode='predict')
     throughputs: List[float] = field(default_factory=list)
     latencies: List[float] = field(default_factory=list)
 
@@ -620,7 +627,8 @@ def training_step(forward: Callable[[], Any], model: nn.Module) -> Callable[[], 
 
 
 def _forward_fn(entry: '_Entry', case: ForwardCase, backbone_only: bool) -> Callable[[], Any]:
-    forward = case.run_backbone if backbone_only else case.run
+    forward = (case.run_backbone if backbone_only else
+               case.run_predict if entry.predict else case.run)
     return training_step(forward, entry.model) if entry.train else forward
 
 
@@ -635,6 +643,7 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
                       repeats: int = 3, iters: int = 3, min_time: float = 0.0,
                       backbone_only: bool = False, clip_len: int = DEFAULT_CLIP_LEN,
                       cfg_options: Optional[dict] = None, train: bool = False,
+                      mode: str = 'tensor',
                       log: Callable[[str], None] = lambda message: None) -> Dict[str, Any]:
     """Throughput, batch-1 latency and peak forward memory of several configs, in one process.
 
@@ -657,6 +666,8 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         clip_len: frames per clip for video recognizers.
         cfg_options: overrides applied to every config.
         train: time training steps instead of inference forwards.
+        mode: 'tensor' (the network's outputs) or 'predict' (detectors and segmentors:
+            the whole model as ``tools/test.py`` runs it, post-processing included).
         log: progress messages (e.g. print to stderr).
 
     Returns:
@@ -673,6 +684,11 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         raise ConfigError(f'bad warmup {warmup} / min time {min_time}: expected >= 0')
     if shape is not None:
         shape = _check_shape(shape)
+    if mode not in ('tensor', 'predict'):
+        raise ConfigError(f"bad mode {mode!r}: expected 'tensor' or 'predict'")
+    if mode == 'predict' and (backbone_only or train):
+        raise ConfigError("mode 'predict' times whole-model inference: not with backbone only "
+                          'or training steps')
     torch_device = torch.device(device)
     if torch_device.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError('--device cuda: CUDA is not available on this machine')
@@ -682,7 +698,11 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
     entries = [_build_entry(config, shape, batch_size, clip_len, cfg_options, torch_device, log)
                for config in configs]
     for entry in entries:
-        entry.train = train
+        if mode == 'predict' and entry.case.run_predict is None:
+            raise ConfigError(f"{entry.config}: mode 'predict' is for detectors and "
+                              f"segmentors (a {entry.case.kind}'s tensor mode is its "
+                              'prediction up to a softmax)')
+        entry.train, entry.predict = train, mode == 'predict'
         entry.model.train(train)  # (mmdet's Swin returns None from train(): no chaining)
     with torch.enable_grad() if train else torch.inference_mode():
         _warm_up(entries, warmup, backbone_only, torch_device, log)
@@ -700,6 +720,7 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         shape=list(entries[0].case.input_shape[-2:]),
         clip_len=clip_len if any(e.case.kind == 'recognizer3d' for e in entries) else None,
         measure='backbone' if backbone_only else 'model',
+        mode=mode,
         step='training step (forward + backward)' if train else 'inference forward',
         threads=torch.get_num_threads(),
         torch=torch.__version__,
@@ -788,6 +809,8 @@ def format_benchmark(result: Dict[str, Any]) -> str:
     measure = 'backbone only' if result['measure'] == 'backbone' else 'whole model'
     if result.get('step', '').startswith('training'):
         measure += ', training step (forward + backward)'
+    if result.get('mode') == 'predict':
+        measure += ", mode='predict' (post-processing included)"
     lines = [
         f"device {result['device']}, batch {result['batch_size']}, input "
         f"{'x'.join(map(str, result['shape']))}"
