@@ -230,12 +230,12 @@ def test_own_checkpoint_still_loads_strictly(tmp_path):
 # ------------------------------------------------------------------ config typos
 
 @pytest.mark.parametrize('config, option, message', [
-    ('configs/stvit_deit_t_synthetic.py', 'model.backbone.archh=small',
+    ('configs/classification/stvit_deit_t_synthetic.py', 'model.backbone.archh=small',
      r"config: model.backbone \(STViT\) has no option 'archh'; did you mean 'arch'\?"),
-    ('configs/mask_rcnn_stvit_r_swin_t_synthetic.py', 'model.backbone.recovry=False',
+    ('configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py', 'model.backbone.recovry=False',
      r"config: model.backbone \(STViTSwin\) has no option 'recovry'; did you mean "
      r"'recovery'\?"),
-    ('configs/stvit_deit_t_synthetic.py', 'model.backbone.arch.depth=3',
+    ('configs/classification/stvit_deit_t_synthetic.py', 'model.backbone.arch.depth=3',
      r'--cfg-options model.backbone.arch.depth=3: .*arch is a dict in the child config'),
 ])
 def test_config_typo_is_named_before_anything_is_built(tmp_path, repo_root, monkeypatch,
@@ -248,7 +248,7 @@ def test_config_typo_is_named_before_anything_is_built(tmp_path, repo_root, monk
 def test_config_typo_in_get_flops(capsys, repo_root, monkeypatch):
     import get_flops
     monkeypatch.chdir(repo_root)
-    assert get_flops.main(['configs/video_stvit_r_swin_t_synthetic.py', '--cfg-options',
+    assert get_flops.main(['configs/video/video_stvit_r_swin_t_synthetic.py', '--cfg-options',
                            'model.backbone.pool_szie=[1,2,2]']) == 2
     error = capsys.readouterr().err.strip()
     assert '\n' not in error
@@ -263,7 +263,7 @@ def test_dataset_path_that_does_not_exist(tmp_path, repo_root, monkeypatch):
     missing = tmp_path / 'nowhere'
     with pytest.raises(SystemExit, match=f'dataset path does not exist \\(train: data_root '
                                          f'{missing}.*set it with --cfg-options'):
-        train_tool.main(['configs/stvit_deit_t_synthetic.py', '--work-dir', str(tmp_path),
+        train_tool.main(['configs/classification/stvit_deit_t_synthetic.py', '--work-dir', str(tmp_path),
                          '--cfg-options', f'train_dataloader.dataset.data_root={missing}',
                          f'val_dataloader.dataset.data_root={missing}'])
 
@@ -275,7 +275,7 @@ def coco_train(tmp_path_factory, repo_root):
     from stvit_mm.utils import load_config
     root = str(tmp_path_factory.mktemp('coco')) + '/'
     make_coco_instance(root, num_train=3, num_val=1, image_size=(64, 48))
-    cfg = load_config(os.path.join(repo_root, 'configs', 'mask_rcnn_stvit_r_swin_t_synthetic.py'))
+    cfg = load_config(os.path.join(repo_root, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py'))
     cfg.train_dataloader.dataset.data_root = root
     init_default_scope('mmdet')
     name_unreadable_images()

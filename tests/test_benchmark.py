@@ -13,7 +13,7 @@ import benchmark
 from stvit_mm.analysis import ConfigError, benchmark_configs, peak_memory_mb, time_forward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STVIT_T = os.path.join(ROOT, 'configs', 'stvit_deit_t_in1k.py')
+STVIT_T = os.path.join(ROOT, 'configs', 'classification', 'stvit_deit_t_in1k.py')
 DEIT_T = 'mmpretrain::deit/deit-tiny_4xb256_in1k.py'
 
 
@@ -55,7 +55,7 @@ def test_backbone_only_library_call():
 
 def test_segmentor_backbones_side_by_side():
     stock = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
-    ours = os.path.join(ROOT, 'configs', 'upernet_stvit_r_swin_t_ade20k.py')
+    ours = os.path.join(ROOT, 'configs', 'segmentation', 'upernet_stvit_r_swin_t_ade20k.py')
     report = benchmark_configs([stock, ours], shape=(56, 72), batch_size=1, warmup=0,
                                repeats=1, iters=1, backbone_only=True)
     assert [r['backbone_type'] for r in report['results']] == ['SwinTransformer', 'STViTSwin']
@@ -145,7 +145,7 @@ def test_train_benchmark_times_training_steps():
 
 def test_predict_mode_runs_post_processing_for_segmentors(monkeypatch):
     from mmseg.models.segmentors import EncoderDecoder
-    seg = os.path.join(ROOT, 'configs', 'upernet_stvit_r_swin_t_ade20k.py')
+    seg = os.path.join(ROOT, 'configs', 'segmentation', 'upernet_stvit_r_swin_t_ade20k.py')
     common = dict(shape=(64, 96), batch_size=1, warmup=0, repeats=1, iters=1)
     calls = []
     original = EncoderDecoder.postprocess_result

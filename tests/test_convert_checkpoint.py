@@ -265,7 +265,7 @@ def test_official_stvit_r_swin_round_trips_into_the_same_model():
 def test_official_stvit_r_swin_head_lands_in_the_classifier_config():
     cfg_options = {'model.backbone.arch': dict(TINY_SWIN, _delete_=True),
                    'model.head.in_channels': 256}
-    target = tool.target_from_config(os.path.join(ROOT, 'configs/stvit_r_swin_s_in1k.py'),
+    target = tool.target_from_config(os.path.join(ROOT, 'configs/classification/stvit_r_swin_s_in1k.py'),
                                      cfg_options)
     assert target.whole_model
     official = official_stvit_r_swin_state_dict(official_stvit_r_swin(out_indices=(3, )))
@@ -339,7 +339,7 @@ def stock_detector():
 
 
 def our_detector(arch):
-    return tool.target_from_config(os.path.join(ROOT, 'configs/mask_rcnn_stvit_r_swin_t.py'), {
+    return tool.target_from_config(os.path.join(ROOT, 'configs/detection/mask_rcnn_stvit_r_swin_t.py'), {
         'model.backbone.arch': dict(arch, _delete_=True), **TINY_DETECTOR})
 
 

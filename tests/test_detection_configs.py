@@ -121,7 +121,7 @@ def _check_loss(model):
 
 @pytest.mark.parametrize('name', DETECTION_CONFIGS)
 def test_detection_config_builds_and_runs(name):
-    cfg = _load(os.path.join(ROOT, 'configs', name))
+    cfg = _load(os.path.join(ROOT, 'configs', 'detection', name))
     assert cfg.custom_imports['imports'][0] == 'stvit_mm.models'
     init = cfg.model.backbone.init_cfg
     assert init.type == 'Pretrained' and init.checkpoint.startswith('https://')
@@ -143,7 +143,7 @@ def test_detection_config_builds_and_runs(name):
 def test_detector_features_are_contiguous_nchw(name):
     """mmcv's CPU RoIAlign reads channels-last strided maps as NCHW (scrambled RoI features,
     Mask R-CNN trained to ~0 mAP): every map handed to the neck and heads must be contiguous."""
-    model = _build(_load(os.path.join(ROOT, 'configs', name)))
+    model = _build(_load(os.path.join(ROOT, 'configs', 'detection', name)))
     with torch.no_grad():
         maps = model.backbone(torch.randn(2, *IMAGE))
         pyramid = model.neck(maps)
@@ -152,7 +152,7 @@ def test_detector_features_are_contiguous_nchw(name):
 
 @pytest.mark.parametrize('name', sorted(CLASSIFICATION_CONFIGS))
 def test_classification_config_builds_and_runs(name):
-    cfg = _load(os.path.join(ROOT, 'configs', name))
+    cfg = _load(os.path.join(ROOT, 'configs', 'classification', name))
     torch.manual_seed(0)
     model = _build(cfg)
     assert isinstance(model.backbone, STViTSwin) and model.backbone.out_indices == (3, )
@@ -191,7 +191,7 @@ def test_deit_config_loads_mmpretrain_deit_checkpoint(tmp_path):
     deit = VisionTransformer(arch='deit-small')
     path = tmp_path / 'deit-small.pth'
     torch.save({'state_dict': {'backbone.' + k: v for k, v in deit.state_dict().items()}}, path)
-    cfg = _load(os.path.join(ROOT, 'configs', 'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
+    cfg = _load(os.path.join(ROOT, 'configs', 'detection', 'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
     backbone_cfg = cfg.model.backbone.copy()
     backbone_cfg.pop('type')
     backbone_cfg.init_cfg.checkpoint = str(path)

@@ -73,7 +73,7 @@ def test_two_processes_batch_1_equal_one_process_batch_2(tmp_path, repo_root):
     (tmp_path / 'equivalence_loss_recorder.py').write_text(RECORDER)
     config = tmp_path / 'deit.py'
     config.write_text(CONFIG.format(
-        base=os.path.join(repo_root, 'configs', 'stvit_deit_t_synthetic.py')))
+        base=os.path.join(repo_root, 'configs', 'classification', 'stvit_deit_t_synthetic.py')))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), repo_root]),
                PORT='29623', PYTHON=sys.executable, OMP_NUM_THREADS='1')
 

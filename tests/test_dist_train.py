@@ -9,7 +9,7 @@ import torch
 
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
 
-CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
+CONFIG = 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py'
 
 
 def test_dist_train_then_dist_test_two_cpu_processes(tmp_path, repo_root):

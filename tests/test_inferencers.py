@@ -28,7 +28,7 @@ def _one_iteration():
 
 def test_det_inferencer_draws_boxes_and_masks(tmp_path, repo_root):
     from mmdet.apis import DetInferencer
-    config = os.path.join(repo_root, 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py')
+    config = os.path.join(repo_root, 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py')
     data = str(tmp_path / 'coco') + '/'
     made = make_coco_instance(data, num_train=2, num_val=1)
     options = [f'{s}_dataloader.dataset.data_root={data}' for s in ('train', 'val', 'test')]
@@ -50,7 +50,7 @@ def test_det_inferencer_draws_boxes_and_masks(tmp_path, repo_root):
 
 def test_image_classification_inferencer(tmp_path, repo_root):
     from mmpretrain.apis import ImageClassificationInferencer
-    config = os.path.join(repo_root, 'configs/stvit_deit_t_synthetic.py')
+    config = os.path.join(repo_root, 'configs/classification/stvit_deit_t_synthetic.py')
     make_imagenet_style(str(tmp_path / 'data'), train_per_class=2, val_per_class=1)
     options = [f'{s}_dataloader.dataset.data_root={tmp_path / "data"}'
                for s in ('train', 'val', 'test')] + ['train_cfg.max_epochs=1']
@@ -68,7 +68,7 @@ def test_image_classification_inferencer(tmp_path, repo_root):
 
 def test_action_recognition_inferencer_on_raw_frames(tmp_path, repo_root):
     from mmaction.apis.inferencers import ActionRecogInferencer
-    config = os.path.join(repo_root, 'configs/video_stvit_r_swin_t_synthetic.py')
+    config = os.path.join(repo_root, 'configs/video/video_stvit_r_swin_t_synthetic.py')
     data = tmp_path / 'kinetics'
     made = make_kinetics_rawframes(str(data), train_per_class=1, val_per_class=1)
     options = [f'{s}_dataloader.dataset.data_root={data}' for s in ('train', 'val', 'test')]

@@ -14,8 +14,7 @@ DOC = os.path.join(ROOT, 'docs', 'model_zoo.md')
 
 def test_every_config_has_an_entry_and_inherits_what_it_says():
     configs = make_model_zoo.zoo_configs()
-    on_disk = {f for f in os.listdir(os.path.join(ROOT, 'configs'))
-               if f.endswith('.py') and not f.endswith('_synthetic.py')}
+    on_disk = {f for f in make_model_zoo.config_files() if not f.endswith('_synthetic.py')}
     assert set(configs) == on_disk
     make_model_zoo.check_inheritance(configs)
 
@@ -76,7 +75,7 @@ def test_render_marks_unmeasured_speed_and_lists_commands():
     for config in configs:
         assert f'`{config}`' in page
     assert ('python tools/convert_checkpoint.py STViT-R-Swin-S.pth stvit_r_swin_s_in1k.pth '
-            '--from official-stvit-r-swin --config configs/stvit_r_swin_s_in1k.py') in page
+            '--from official-stvit-r-swin --config configs/classification/stvit_r_swin_s_in1k.py') in page
 
 
 def test_backbone_and_model_measurements_are_kept_side_by_side(tmp_path):

@@ -91,7 +91,7 @@ def setup(tmp_path_factory, repo_root):
     make_coco_instance(data, num_train=8, num_val=2, image_size=(96, 64), seed=0)
     config = root / 'tiny.py'
     config.write_text(TINY_CONFIG.format(
-        base=os.path.join(repo_root, 'configs', 'mask_rcnn_stvit_r_swin_t_synthetic.py')))
+        base=os.path.join(repo_root, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py')))
     return root, data, config
 
 

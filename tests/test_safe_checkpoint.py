@@ -18,7 +18,7 @@ from stvit_mm.datasets import make_imagenet_style
 from stvit_mm.models import STViT, STViTSwin
 from stvit_mm.utils.safe_checkpoint import TRUST_ENV, UnsafeCheckpointError, load_checkpoint_file
 
-CONFIG = 'configs/stvit_deit_t_synthetic.py'
+CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 
 
 class RunsCode:

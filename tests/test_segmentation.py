@@ -26,12 +26,12 @@ from stvit_mm.utils.dist import sync_bn_to_bn, use_bn_without_gpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = dict(t='tiny', s='small', b='base')
-SYNTHETIC = 'configs/upernet_stvit_r_swin_t_synthetic.py'
+SYNTHETIC = 'configs/segmentation/upernet_stvit_r_swin_t_synthetic.py'
 HEAD_NORMS = ['model.decode_head.norm_cfg', 'model.auxiliary_head.norm_cfg']
 
 
 def ours(letter):
-    return os.path.join(ROOT, f'configs/upernet_stvit_r_swin_{letter}_ade20k.py')
+    return os.path.join(ROOT, f'configs/segmentation/upernet_stvit_r_swin_{letter}_ade20k.py')
 
 
 def stock(letter):

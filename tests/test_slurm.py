@@ -15,7 +15,7 @@ from mmengine.config import Config
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
 from stvit_mm.utils.dist import LaunchError, prepare_launcher
 
-CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
+CONFIG = 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py'
 DAEMONS = {name: shutil.which(name) or f'/usr/sbin/{name}'
            for name in ('munged', 'slurmctld', 'slurmd')}
 HAVE_SLURM = (all(os.access(path, os.X_OK) for path in DAEMONS.values())

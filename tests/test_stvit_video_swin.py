@@ -320,7 +320,7 @@ def _without_scope(node):
 @pytest.mark.parametrize('size', ['tiny', 'small'])
 def test_k400_config_changes_only_the_backbone(size, repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    ours = load_config(f'configs/video_stvit_r_swin_{size[0]}_k400.py')
+    ours = load_config(f'configs/video/video_stvit_r_swin_{size[0]}_k400.py')
     stock = load_config(f'mmaction::recognition/swin/swin-{size}-p244-w877_in1k-pre_8xb8-amp-'
                         '32x2x1-30e_kinetics400-rgb.py')
     a, b = _without_scope(ours.to_dict()), _without_scope(stock.to_dict())
@@ -347,7 +347,7 @@ def test_generated_rawframes_are_deterministic(tmp_path):
                for f in files)
 
 
-CONFIG = 'configs/video_stvit_r_swin_t_synthetic.py'
+CONFIG = 'configs/video/video_stvit_r_swin_t_synthetic.py'
 
 
 def test_runner_trains_and_evaluates_on_generated_rawframes(tmp_path, repo_root, monkeypatch):

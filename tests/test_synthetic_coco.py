@@ -18,7 +18,7 @@ from pycocotools.coco import COCO
 from stvit_mm.datasets.synthetic_coco import SYNTHETIC_COCO_CLASSES, make_coco_instance
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'configs', 'mask_rcnn_stvit_r_swin_t_synthetic.py')
+                      'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py')
 # (width, height): the generator's default, which the config's Resize keeps as is.
 SIZE = (256, 192)
 

@@ -13,7 +13,7 @@ import train as train_tool
 from stvit_mm.datasets import make_imagenet_style
 from stvit_mm.utils import load_config
 
-CONFIG = 'configs/stvit_deit_t_synthetic.py'
+CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 
 
 def data_options(root):

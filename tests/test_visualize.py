@@ -17,9 +17,9 @@ from stvit_mm.models.backbones.stvit_swin import STViTSwin
 from stvit_mm.models.layers.unit import semantic_tokens_to_grid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLS_CONFIG = os.path.join(ROOT, 'configs', 'stvit_deit_t_synthetic.py')
-DET_CONFIG = os.path.join(ROOT, 'configs', 'mask_rcnn_stvit_r_swin_t_synthetic.py')
-VIDEO_CONFIG = os.path.join(ROOT, 'configs', 'video_stvit_r_swin_t_synthetic.py')
+CLS_CONFIG = os.path.join(ROOT, 'configs', 'classification', 'stvit_deit_t_synthetic.py')
+DET_CONFIG = os.path.join(ROOT, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py')
+VIDEO_CONFIG = os.path.join(ROOT, 'configs', 'video', 'video_stvit_r_swin_t_synthetic.py')
 TOOL = os.path.join(ROOT, 'tools', 'visualize_semantic_tokens.py')
 H, W = 160, 224  # non-square on purpose
 

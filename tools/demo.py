@@ -26,11 +26,11 @@ sys.path.insert(0, ROOT)
 # job, gloo workers) spinning threads made training several times slower.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-DET_CONFIG = 'configs/mask_rcnn_stvit_r_swin_t_synthetic.py'
+DET_CONFIG = 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py'
 DET_STOCK, DET_OURS = ('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
-                       'configs/mask_rcnn_stvit_r_swin_t.py')
-CLS_CONFIG = 'configs/stvit_deit_t_synthetic.py'
-CLS_STOCK, CLS_OURS = 'mmpretrain::deit/deit-small_4xb256_in1k.py', 'configs/stvit_deit_s_in1k.py'
+                       'configs/detection/mask_rcnn_stvit_r_swin_t.py')
+CLS_CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
+CLS_STOCK, CLS_OURS = 'mmpretrain::deit/deit-small_4xb256_in1k.py', 'configs/classification/stvit_deit_s_in1k.py'
 
 
 def run(cmd: list, log_path: str) -> str:

@@ -22,9 +22,9 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from demo import ROOT, compare, run  # noqa: E402  (also puts ROOT on sys.path, OMP passive wait)
 
-CONFIG = 'configs/upernet_stvit_r_swin_t_synthetic.py'
+CONFIG = 'configs/segmentation/upernet_stvit_r_swin_t_synthetic.py'
 STOCK = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
-OURS = 'configs/upernet_stvit_r_swin_t_ade20k.py'
+OURS = 'configs/segmentation/upernet_stvit_r_swin_t_ade20k.py'
 NAMES = ('UperNet Swin-T (mmseg)', 'UperNet STViT-R-Swin-T')
 SHAPE = (512, 512)
 

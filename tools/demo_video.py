@@ -24,10 +24,10 @@ warnings.filterwarnings('ignore', message='torch.meshgrid: in an upcoming releas
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from demo import ROOT, run, table  # noqa: E402  (also puts ROOT on sys.path, OMP passive wait)
 
-CONFIG = 'configs/video_stvit_r_swin_t_synthetic.py'
+CONFIG = 'configs/video/video_stvit_r_swin_t_synthetic.py'
 STOCK = ('mmaction::recognition/swin/'
          'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py')
-OURS = 'configs/video_stvit_r_swin_t_k400.py'
+OURS = 'configs/video/video_stvit_r_swin_t_k400.py'
 NAMES = ('Video Swin-T (mmaction2)', 'Video Swin-T (our code)', 'STViT-R Video Swin-T')
 SHAPE = (224, 224)
 FLOPS_TARGET = 0.73  # backbone FLOPs ratio the issue asks for

@@ -55,13 +55,13 @@ from stvit_mm.analysis.complexity import (DEFAULT_CLIP_LEN, DEFAULT_SHAPES,  # n
 CONFIG_DIR = osp.join(ROOT, 'configs')
 DOC = osp.join(ROOT, 'docs', 'model_zoo.md')
 BENCHMARKS = osp.join(ROOT, 'docs', 'benchmarks.json')
-CONVERT = 'python tools/convert_checkpoint.py {src} {dst} --from {layout} --config configs/{config}'
+CONVERT = 'python tools/convert_checkpoint.py {src} {dst} --from {layout} --config {config}'
 TASKS = (('classification', 'Image classification (ImageNet-1k)'),
          ('detection', 'Object detection and instance segmentation (COCO)'),
          ('segmentation', 'Semantic segmentation (ADE20K)'),
          ('video', 'Video recognition (Kinetics-400)'))
 
-# Official STViT-R switches (configs/stvit_r_swin_s_in1k.py) for configs that default to the
+# Official STViT-R switches (configs/classification/stvit_r_swin_s_in1k.py) for configs that default to the
 # paper's variant, when loading an official STViT-R-Swin file.
 OFFICIAL_SWITCHES = ('--cfg-options model.backbone.stem=conv model.backbone.gen_shortcut=False '
                      'model.backbone.global_centres=False model.backbone.neighbourhood_inside=True')
@@ -358,10 +358,19 @@ TASK_NOTES = {
 # --------------------------------------------------------------------------- configs
 
 
+def config_files(config_dir: str = CONFIG_DIR) -> Dict[str, str]:
+    """File name -> path of every config under ``config_dir`` (one folder per task)."""
+    return {f: osp.join(folder, f) for folder, _, files in os.walk(config_dir)
+            for f in files if f.endswith('.py')}
+
+
+def config_path(config: str) -> str:
+    return config_files()[config]
+
+
 def zoo_configs(config_dir: str = CONFIG_DIR) -> List[str]:
     """Config file names the page covers, in ZOO order; ConfigError if ZOO and disk disagree."""
-    on_disk = sorted(f for f in os.listdir(config_dir)
-                     if f.endswith('.py') and not f.endswith('_synthetic.py'))
+    on_disk = sorted(f for f in config_files(config_dir) if not f.endswith('_synthetic.py'))
     missing = [f for f in on_disk if f not in ZOO]
     stale = [f for f in ZOO if f not in on_disk]
     if missing or stale:
@@ -374,7 +383,7 @@ def zoo_configs(config_dir: str = CONFIG_DIR) -> List[str]:
 
 def inherited_stock(config: str, config_dir: str = CONFIG_DIR) -> str:
     """The first ``pkg::`` config on the ``_base_`` chain of ``config`` (read, not executed)."""
-    path, seen = osp.join(config_dir, config), []
+    path, seen = config_files(config_dir)[config], []
     while True:
         seen.append(path)
         with open(path, encoding='utf-8') as f:
@@ -403,7 +412,7 @@ def stock_config(config: str) -> Any:
     if entry.stock_backbone is None:
         return entry.inherits
     source, overrides = entry.stock_backbone
-    cfg = load_config(osp.join(CONFIG_DIR, config))
+    cfg = load_config(config_path(config))
     backbone = load_config(source).model.backbone.to_dict() if source else {}
     backbone.update(overrides)
     backbone.pop('init_cfg', None)
@@ -511,7 +520,7 @@ def measure(configs: Sequence[str], log: Callable[[str], None]) -> Dict[str, Tup
     out = {}
     for config in configs:
         shape = ZOO[config].shape
-        ours = complexity(config, osp.join(CONFIG_DIR, config), shape)
+        ours = complexity(config, config_path(config), shape)
         key = ZOO[config].inherits if ZOO[config].stock_backbone is None else f'stock:{config}'
         out[config] = (ours, complexity(key, stock_config(config), shape))
     return out
@@ -605,7 +614,7 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
         for r in task_rows:
             speed, latency, backbone_speed = _speed(r.benchmark)
             lines.append(
-                f"| [`{r.config}`](../configs/{r.config}) | {r.entry.name} | "
+                f"| [`{r.config}`](../{osp.relpath(config_path(r.config), ROOT)}) | {r.entry.name} | "
                 f'{r.entry.stock_name} | {_shape(r.ours)} | '
                 f"{_m(r.ours['params'])} / {_m(r.stock['params'])} | "
                 f"{_g(r.ours['backbone_flops'])} / {_g(r.stock['backbone_flops'])} | "
@@ -636,7 +645,8 @@ def render(rows: Sequence[Row], benchmarks: Dict[str, dict]) -> str:
             if w.layout:
                 command = CONVERT.format(src=osp.basename(w.url),
                                          dst=osp.splitext(r.config)[0] + '.pth',
-                                         layout=w.layout, config=r.config)
+                                         layout=w.layout,
+                                         config=osp.relpath(config_path(r.config), ROOT))
                 line += f'; `{command}`'
             if w.note:
                 line += f'; {w.note}'
@@ -704,7 +714,7 @@ def run_benchmarks(configs: Sequence[str], args: argparse.Namespace, command: st
                 stock.dump(stock_path)
                 stock = stock_path
             result = benchmark_configs(
-                [stock, osp.join(CONFIG_DIR, config)], shape=ZOO[config].shape,
+                [stock, config_path(config)], shape=ZOO[config].shape,
                 batch_size=args.batch_size,
                 device=args.device, warmup=args.warmup, repeats=args.repeats, iters=args.iters,
                 min_time=args.min_time, backbone_only=args.backbone_only, log=log)
