@@ -32,8 +32,8 @@ import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis.complexity import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                                          benchmark_configs, format_benchmark, json_stdout)
+from stvit_mm.analysis import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
+                               benchmark_configs, format_benchmark, json_stdout)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

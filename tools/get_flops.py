@@ -8,7 +8,8 @@ FLOPs are multiply-adds, the convention of the STViT paper and OpenMMLab
 (DeiT-S at 224x224 = 4.6 G), counted with torch's FlopCounterMode including
 fused attention (SDPA). Works for mmpretrain classifiers, mmdet detectors, mmseg
 segmentors (EncoderDecoder) and mmaction 3D recognizers; see
-stvit_mm/analysis/complexity.py for what forward is measured. With --json, stdout holds exactly one JSON object.
+stvit_mm/analysis/forward.py for what forward is measured. With --json, stdout holds exactly one
+JSON object.
 """
 import argparse
 import contextlib
@@ -25,9 +26,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis.complexity import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                                          complexity_from_config, format_complexity,
-                                          json_stdout)
+from stvit_mm.analysis import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
+                               complexity_from_config, format_complexity, json_stdout)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
