@@ -23,11 +23,11 @@ from .complexity import complexity_from_config
 from .flops import count_flops, count_params
 from .forward import DEFAULT_CLIP_LEN, DEFAULT_SHAPES, ForwardCase, make_forward
 from .measure import peak_memory_mb, time_forward, training_step
-from .report import format_benchmark, format_complexity, json_stdout
+from .report import format_benchmark, format_complexity, json_stdout, report_to_stdout
 
 __all__ = [
     'ConfigError', 'DEFAULT_CLIP_LEN', 'DEFAULT_SHAPES', 'ForwardCase', 'benchmark_configs',
     'build_model', 'complexity_from_config', 'count_flops', 'count_params', 'format_benchmark',
     'format_complexity', 'json_stdout', 'load_config', 'make_forward', 'model_kind',
-    'peak_memory_mb', 'resolve_config_path', 'time_forward', 'training_step'
+    'peak_memory_mb', 'report_to_stdout', 'resolve_config_path', 'time_forward', 'training_step'
 ]

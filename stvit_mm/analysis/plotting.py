@@ -100,9 +100,7 @@ def draw_token_panels(image_rgb: np.ndarray, maps: np.ndarray, stride: int,
         ax.text(0.02, 0.98, f'{labels[i]}  max {high:.3g}', transform=ax.transAxes,
                 fontsize=font, color='white', va='top', ha='left',
                 bbox=dict(facecolor='black', alpha=0.6, pad=1, linewidth=0))
-    fig.savefig(path, dpi=dpi)
-    _close(fig)
-    return path
+    return _save(fig, path, dpi)
 
 
 def draw_argmax_map(image_rgb: np.ndarray, weights: np.ndarray, stride: int,
@@ -137,9 +135,7 @@ def draw_argmax_map(image_rgb: np.ndarray, weights: np.ndarray, stride: int,
             ax.text(xs.mean(), ys.mean(), labels[t], fontsize=font, color='black',
                     ha='center', va='center',
                     bbox=dict(facecolor='white', alpha=0.7, pad=1, linewidth=0))
-    fig.savefig(path, dpi=dpi)
-    _close(fig)
-    return path
+    return _save(fig, path, dpi)
 
 
 def _gray(image_rgb: np.ndarray) -> np.ndarray:
@@ -147,9 +143,12 @@ def _gray(image_rgb: np.ndarray) -> np.ndarray:
     return image_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _close(fig) -> None:
+def _save(fig, path: str, dpi: int) -> str:
+    """Write ``fig`` to ``path`` and free it (pyplot keeps every open figure)."""
     from matplotlib import pyplot as plt
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    return path
 
 
 __all__ = ['draw_argmax_map', 'draw_token_panels', 'to_pixels', 'token_colours']

@@ -4,9 +4,12 @@ Formats what :func:`~stvit_mm.analysis.complexity_from_config` and
 :func:`~stvit_mm.analysis.benchmark_configs` return; computes nothing.
 """
 import contextlib
+import json
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Sequence, TextIO
+from typing import Any, Callable, Dict, Iterator, List, Sequence, TextIO
+
+from ..utils.config import ConfigError
 
 
 def _table(rows: Sequence[Sequence[str]], left_columns: int = 2) -> List[str]:
@@ -98,4 +101,27 @@ def json_stdout() -> Iterator[TextIO]:
         os.close(saved)
 
 
-__all__ = ['format_benchmark', 'format_complexity', 'json_stdout']
+def report_to_stdout(tool: str, compute: Callable[[], Dict[str, Any]], as_json: bool,
+                     format_text: Callable[[Dict[str, Any]], str]) -> int:
+    """What a report tool's ``main`` does: run ``compute`` and print its result.
+
+    With ``as_json`` stdout holds exactly one JSON object (everything else
+    printed goes to stderr, see :func:`json_stdout`); otherwise
+    ``format_text(result)``. A :class:`ConfigError` is one line
+    ``<tool>: error: ...`` on stderr.
+
+    Returns:
+        The exit status: 0, or 2 on bad input.
+    """
+    output = json_stdout() if as_json else contextlib.nullcontext(sys.stdout)
+    with output as out:
+        try:
+            result = compute()
+        except ConfigError as error:
+            print(f'{tool}: error: {error}', file=sys.stderr)
+            return 2
+        out.write((json.dumps(result) if as_json else format_text(result)) + '\n')
+    return 0
+
+
+__all__ = ['format_benchmark', 'format_complexity', 'json_stdout', 'report_to_stdout']
