@@ -66,15 +66,15 @@ def test_segmentor_backbones_side_by_side():
 
 def test_batch_1_latency_is_the_throughput_forwards(monkeypatch):
     """At batch 1 the timed forwards are the latency samples (none timed twice)."""
-    from stvit_mm.analysis import complexity
+    from stvit_mm.analysis import benchmark as benchmark_module
     calls = []
-    real = complexity.time_forward
+    real = benchmark_module.time_forward
 
     def counting(fn, iters, *args, **kwargs):
         calls.append(iters)
         return real(fn, iters, *args, **kwargs)
 
-    monkeypatch.setattr(complexity, 'time_forward', counting)
+    monkeypatch.setattr(benchmark_module, 'time_forward', counting)
     report = benchmark_configs([STVIT_T], shape=(32, 48), batch_size=1, warmup=0, repeats=3,
                                iters=2)
     assert calls == [0, 0, 2, 2, 2]  # warm-up at both batch sizes, then one call a repeat
@@ -119,7 +119,7 @@ def test_benchmark_cuda_unavailable():
 
 
 def test_training_step_backpropagates_every_output_and_releases_grads():
-    from stvit_mm.analysis.complexity import training_step
+    from stvit_mm.analysis import training_step
     model = nn.ModuleDict(dict(a=nn.Linear(4, 3), b=nn.Linear(4, 2)))
     x = torch.randn(5, 4)
     reached = []

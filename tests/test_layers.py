@@ -145,3 +145,48 @@ def test_generator_layer_without_shortcut_never_drops_its_attention_branch():
     # with the shortcut the attention branch is a residual branch and keeps its drop path
     block.shortcut = True
     assert not torch.allclose(block.train()(x_q, x_kv), block.eval()(x_q, x_kv))
+
+
+def _box(rows: range, cols: range, width: int) -> set:
+    return {r * width + c for r in rows for c in cols}
+
+
+def test_unit_footprint_is_what_generator_layer1_reads():
+    """The public footprint of a windowed unit names exactly the image tokens each window's
+    semantic tokens depend on after generator layer 1, and the surrounding windows."""
+    from stvit_mm.models.layers.unit import WindowedDumbbellUnit
+    unit = WindowedDumbbellUnit(16, 2, window=(4, 4), pool_size=(2, 2), neighbourhood=(6, 6),
+                                layer2_scope='local', recovery_scope='local').eval()
+    grid = (8, 12)  # 2 x 3 windows of 4 x 4; neighbourhoods of 6 x 6 start one token before
+    footprint = unit.footprint(grid)
+    assert footprint.window == (4, 4)
+    assert footprint.image_tokens.shape == footprint.image_valid.shape == (6, 36)
+    assert footprint.windows.shape == footprint.windows_valid.shape == (6, 9)
+    expected = [_box(range(max(0, 4 * i - 1), min(8, 4 * i + 5)),
+                     range(max(0, 4 * j - 1), min(12, 4 * j + 5)), 12)
+                for i in range(2) for j in range(3)]
+    for w in range(6):
+        valid = footprint.image_tokens[w][footprint.image_valid[w]]
+        assert set(valid.tolist()) == expected[w]
+    near = footprint.windows[1][footprint.windows_valid[1]]  # window (0, 1): 2 x 3 around it
+    assert sorted(near.tolist()) == [0, 1, 2, 3, 4, 5]
+    assert sorted(footprint.windows[0][footprint.windows_valid[0]].tolist()) == [0, 1, 3, 4]
+
+    # Gradients of each window's layer-1 semantic tokens reach exactly its footprint.
+    layer1 = unit.generator.layer1
+    forward_projected, outputs = layer1.forward_projected, []
+
+    def recording(*args, **kwargs):
+        outputs.append(forward_projected(*args, **kwargs))
+        return outputs[-1]
+
+    layer1.forward_projected = recording  # generate() calls it, not layer1(...)
+    x = torch.randn(1, 8 * 12, 16, requires_grad=True)
+    unit.generate(x, grid)
+    (semantic, ) = outputs  # (windows, S, C)
+    for w in range(6):
+        (grad, ) = torch.autograd.grad(semantic[w].sum(), x, retain_graph=True)
+        assert set(grad[0].abs().sum(-1).nonzero().flatten().tolist()) == expected[w]
+    # copies: changing them leaves the unit's own tables alone
+    footprint.image_tokens.zero_()
+    assert unit.footprint(grid).image_tokens.max() == 8 * 12 - 1

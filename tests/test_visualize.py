@@ -1,4 +1,4 @@
-"""tools/visualize_semantic_tokens.py and stvit_mm.analysis.semantic_maps."""
+"""tools/visualize_semantic_tokens.py and stvit_mm.analysis.{semantic_maps,visualize}."""
 import math
 import os
 import subprocess
@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 import visualize_semantic_tokens
-from stvit_mm.analysis.complexity import build_model, load_config
-from stvit_mm.analysis.semantic_maps import (build_visualization_model, image_to_input,
-                                             load_image, semantic_maps)
+from stvit_mm.analysis import build_model, load_config
+from stvit_mm.analysis.semantic_maps import semantic_maps
+from stvit_mm.analysis.visualize import build_visualization_model, image_to_input, load_image
 from stvit_mm.models.backbones.stvit_swin import STViTSwin
 from stvit_mm.models.layers.unit import semantic_tokens_to_grid
 

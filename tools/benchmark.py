@@ -16,8 +16,6 @@ on CUDA and with torch.profiler(profile_memory=True) on CPU. With --json, stdout
 holds exactly one JSON object; progress goes to stderr.
 """
 import argparse
-import contextlib
-import json
 import os.path as osp
 import shlex
 import sys
@@ -32,8 +30,8 @@ import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis.complexity import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                                          benchmark_configs, format_benchmark, json_stdout)
+from stvit_mm.analysis import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
+                               benchmark_configs, format_benchmark, report_to_stdout)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -84,24 +82,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     command = shlex.join(['python', *sys.argv] if argv is None else ['python', __file__, *argv])
-    output = json_stdout() if args.json else contextlib.nullcontext(sys.stdout)
-    with output as out:
-        try:
-            if args.threads is not None:
-                if args.threads < 1:
-                    raise ConfigError(f'bad --threads {args.threads}: expected >= 1')
-                torch.set_num_threads(args.threads)
-            result = benchmark_configs(
-                args.configs, args.shape, args.batch_size, args.device, args.warmup,
-                args.repeats, args.iters, args.min_time, args.backbone_only, args.clip_len,
-                args.cfg_options, train=args.train, mode=args.mode,
-                log=lambda message: print(message, file=sys.stderr, flush=True))
-        except ConfigError as error:
-            print(f'benchmark.py: error: {error}', file=sys.stderr)
-            return 2
-        result['command'] = command
-        out.write((json.dumps(result) if args.json else format_benchmark(result)) + '\n')
-    return 0
+
+    def run() -> dict:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ConfigError(f'bad --threads {args.threads}: expected >= 1')
+            torch.set_num_threads(args.threads)
+        result = benchmark_configs(
+            args.configs, args.shape, args.batch_size, args.device, args.warmup, args.repeats,
+            args.iters, args.min_time, args.backbone_only, args.clip_len, args.cfg_options,
+            train=args.train, mode=args.mode,
+            log=lambda message: print(message, file=sys.stderr, flush=True))
+        return dict(result, command=command)
+
+    return report_to_stdout('benchmark.py', run, args.json, format_benchmark)
 
 
 if __name__ == '__main__':

@@ -8,11 +8,10 @@ FLOPs are multiply-adds, the convention of the STViT paper and OpenMMLab
 (DeiT-S at 224x224 = 4.6 G), counted with torch's FlopCounterMode including
 fused attention (SDPA). Works for mmpretrain classifiers, mmdet detectors, mmseg
 segmentors (EncoderDecoder) and mmaction 3D recognizers; see
-stvit_mm/analysis/complexity.py for what forward is measured. With --json, stdout holds exactly one JSON object.
+stvit_mm/analysis/forward.py for what forward is measured. With --json, stdout holds exactly one
+JSON object.
 """
 import argparse
-import contextlib
-import json
 import os.path as osp
 import sys
 import warnings
@@ -25,9 +24,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis.complexity import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                                          complexity_from_config, format_complexity,
-                                          json_stdout)
+from stvit_mm.analysis import (DEFAULT_CLIP_LEN, complexity_from_config,  # noqa: E402
+                               format_complexity, report_to_stdout)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -51,16 +49,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    output = json_stdout() if args.json else contextlib.nullcontext(sys.stdout)
-    with output as out:
-        try:
-            result = complexity_from_config(args.config, args.shape, args.clip_len,
-                                            args.cfg_options)
-        except ConfigError as error:
-            print(f'get_flops.py: error: {error}', file=sys.stderr)
-            return 2
-        out.write((json.dumps(result) if args.json else format_complexity(result)) + '\n')
-    return 0
+    return report_to_stdout(
+        'get_flops.py', lambda: complexity_from_config(args.config, args.shape, args.clip_len,
+                                                       args.cfg_options),
+        args.json, format_complexity)
 
 
 if __name__ == '__main__':

@@ -38,10 +38,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis.complexity import ConfigError, json_stdout  # noqa: E402
+from stvit_mm.analysis import ConfigError, json_stdout  # noqa: E402
+from stvit_mm.analysis.visualize import (build_visualization_model,  # noqa: E402
+                                         image_paths, visualize_images)
 from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
-from stvit_mm.analysis.semantic_maps import (build_visualization_model,  # noqa: E402
-                                             image_paths, visualize_image)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -95,15 +95,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             log(f'building {args.config}')
             model = build_visualization_model(args.config, args.checkpoint, args.device,
                                               args.cfg_options, log)
-            stems = [osp.splitext(osp.basename(path))[0] for path in images]
-            for i, (path, stem) in enumerate(zip(images, stems)):
-                # images with the same name in different folders keep separate outputs
-                name = stem if stems.count(stem) == 1 else f'{stem}_{i}'
-                log(path)
-                for written in visualize_image(model, path, osp.join(args.out, name),
-                                               args.short_side, args.max_panels,
-                                               args.max_side, log):
-                    out.write(written + '\n')
+            for written in visualize_images(model, images, args.out, args.short_side,
+                                            args.max_panels, args.max_side, log):
+                out.write(written + '\n')
         except ConfigError as error:
             print(f'visualize_semantic_tokens.py: error: {error}', file=sys.stderr)
             return 2

@@ -1,14 +1,31 @@
-"""Config loading that also accepts ``mmdet::``-style package paths."""
+"""Config loading, defined once for the tools, the analysis and the tests.
+
+Accepts ``mmdet::``-style package paths as well as files, applies
+``--cfg-options`` and checks the options of our model classes. Bad input
+raises :class:`ConfigError`, which tools print in one line.
+"""
+import copy
 import difflib
 import importlib.util
 import inspect
 import os
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
 
 # mim-style scopes whose importable package has another name
 _PACKAGES = {'mmaction2': 'mmaction', 'mmsegmentation': 'mmseg'}
+
+
+class ConfigError(ValueError):
+    """Bad user input (missing config, bad option, unsupported model, bad shape)."""
+
+
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """A config file, or the package of a ``pkg::rel`` path, that does not exist.
+
+    Also a FileNotFoundError, so callers that catch that keep working.
+    """
 
 
 def resolve_config_path(path: str) -> str:
@@ -22,26 +39,26 @@ def resolve_config_path(path: str) -> str:
         package = _PACKAGES.get(scope, scope)
         spec = importlib.util.find_spec(package) if package.isidentifier() else None
         if spec is None or spec.origin is None:
-            raise FileNotFoundError(f'config {path!r}: package {package!r} is not installed '
+            raise ConfigNotFoundError(f'config {path!r}: package {package!r} is not installed '
                                     '(run `make install`)')
         resolved = os.path.join(os.path.dirname(spec.origin), '.mim', 'configs', rel)
     else:
         resolved = path
     if not os.path.isfile(resolved):
-        raise FileNotFoundError(f'config file not found: {path}'
+        raise ConfigNotFoundError(f'config file not found: {path}'
                                 + (f' (looked at {resolved})' if resolved != path else ''))
     return resolved
 
 
 def merge_options(cfg: Config, cfg_options: Optional[dict]) -> None:
-    """Apply ``--cfg-options``; ValueError naming the option when mmengine cannot merge it."""
+    """Apply ``--cfg-options``; ConfigError naming the option when mmengine cannot merge it."""
     if not cfg_options:
         return
     try:
         cfg.merge_from_dict(cfg_options)
     except (TypeError, KeyError) as err:
         message = err.args[0] if err.args else err
-        raise ValueError(f'--cfg-options {" ".join(f"{k}={v}" for k, v in cfg_options.items())}: '
+        raise ConfigError(f'--cfg-options {" ".join(f"{k}={v}" for k, v in cfg_options.items())}: '
                          f'{message}') from None
 
 
@@ -66,7 +83,7 @@ def typed_dicts(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
 
 
 def check_model_options(cfg: Config) -> None:
-    """ValueError for an option our backbones/necks do not take (a config typo).
+    """ConfigError for an option our backbones/necks do not take (a config typo).
 
     Without it the typo surfaces as a TypeError deep inside the Runner, after
     the datasets are built; this names the key, the class and the closest option.
@@ -85,17 +102,27 @@ def check_model_options(cfg: Config) -> None:
                 close = difflib.get_close_matches(key, accepted, n=1)
                 hint = (f"did you mean '{close[0]}'?" if close
                         else f'options: {", ".join(accepted)}')
-                raise ValueError(f"config: {where} ({cls.__name__}) has no option '{key}'; "
+                raise ConfigError(f"config: {where} ({cls.__name__}) has no option '{key}'; "
                                  f'{hint}')
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config file (plain or ``pkg::rel`` path), apply ``--cfg-options``, check it.
+def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
+    """Load a model config, apply ``--cfg-options`` and check our models' options.
 
-    ValueError for options that cannot be merged or that our models do not take.
+    Args:
+        config: a file, a ``pkg::rel`` path (``mmdet::swin/x.py``) or an mmengine
+            ``Config``, which is copied (the caller's stays as it is).
+        cfg_options: overrides as from ``--cfg-options`` (``{'a.b': value}``).
+
+    Raises:
+        ConfigError: a missing file (:class:`ConfigNotFoundError`), options that
+            cannot be merged or that our models do not take, or no ``model`` dict.
     """
-    cfg = Config.fromfile(resolve_config_path(path))
+    cfg = (copy.deepcopy(config) if isinstance(config, Config)
+           else Config.fromfile(resolve_config_path(config)))
     apply_options(cfg, cfg_options)
+    if not isinstance(cfg.get('model'), dict):
+        raise ConfigError(f'config {cfg.filename} has no model dict')
     return cfg
 
 

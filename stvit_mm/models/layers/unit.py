@@ -5,7 +5,7 @@ each window to a few semantic tokens, blocks on the semantic tokens only, and
 a recovery block back to image tokens.
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Type
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Type, Union
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +75,30 @@ def neighbourhood_index(grid: Sequence[int], window: Sequence[int], size: Sequen
         index = (index[:, None, :, None] * g + pos[None, :, None, :]).flatten(2).flatten(0, 1)
         valid = (valid[:, None, :, None] & ok[None, :, None, :]).flatten(2).flatten(0, 1)
     return index, valid
+
+
+class SemanticFootprint(NamedTuple):
+    """Which image tokens and windows the semantic tokens of each window attend to.
+
+    Semantic tokens are window-major: token ``t`` belongs to window ``t // S``
+    (``S`` tokens per window), so per-window tables give every token's footprint.
+    Indices are clamped into range; the ``*_valid`` masks are False where a
+    neighbourhood reaches past the grid (those keys are masked in the forward).
+
+    Attributes:
+        window: the window used on this grid (see ``fit_window``).
+        image_tokens: (nW, K) raster indices of the image tokens that generator
+            layer 1 (and a local layer 2) attends to around each window.
+        image_valid: (nW, K) bool.
+        windows: (nW, M) indices of the surrounding windows whose semantic
+            tokens a local layer 2 or local recovery attends to.
+        windows_valid: (nW, M) bool.
+    """
+    window: Tuple[int, ...]
+    image_tokens: Tensor
+    image_valid: Tensor
+    windows: Tensor
+    windows_valid: Tensor
 
 
 class WindowedDumbbellUnit(nn.Module):
@@ -184,6 +208,26 @@ class WindowedDumbbellUnit(nn.Module):
         if not self.fit_window:
             return self.window
         return tuple(min(g, w) for g, w in zip(grid, self.window))
+
+    def footprint(self, grid: Sequence[int],
+                  device: Union[str, torch.device] = 'cpu') -> SemanticFootprint:
+        """Where each window's semantic tokens attend on ``grid``, for tools that map
+        attention weights back to the image (the semantic token visualiser).
+
+        Args:
+            grid: image-token grid, e.g. (h, w) or (t, h, w).
+            device: where the returned tables live.
+
+        Returns:
+            The index tables the forward gathers keys with (copies, not the cache).
+        """
+        grid = tuple(int(g) for g in grid)
+        window = self.window_for(grid)
+        device = torch.device(device)
+        index, valid = self._neighbourhood(grid, window, device)[:2]
+        near, near_valid = self._window_neighbours(grid, window, device)[:2]
+        return SemanticFootprint(window, index.clone(), valid.clone(), near.clone(),
+                                 near_valid.clone())
 
     def _neighbourhood(self, grid: Tuple[int, ...], window: Tuple[int, ...],
                        device: torch.device) -> Tuple[Tensor, Tensor, bool]:
@@ -425,4 +469,5 @@ def _numel(size: Sequence[int]) -> int:
 
 __all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'pooled_validity',
                       'semantic_tokens_to_grid', 'real_semantic_grid', 'SEMANTIC_SCOPES',
-                      'scale_to_window', 'pool_size_for_window', 'neighbourhood_for_window']
+                      'scale_to_window', 'pool_size_for_window', 'neighbourhood_for_window',
+                      'SemanticFootprint']
