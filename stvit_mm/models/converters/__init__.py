@@ -5,8 +5,7 @@ backbones' load pre-hook (``backbones/foreign_checkpoint.py``) and the whole-che
 conversion (:mod:`.checkpoint`, behind tools/convert_checkpoint.py) both call.
 :mod:`.checkpoint` builds models, so it is imported on its own, not from here.
 """
-from .conversion import (Conversion, ConversionError, PlanMismatchError, unwrap_checkpoint,
-                         unwrap_release_file)
+from .conversion import Conversion, ConversionError, unwrap_checkpoint, unwrap_release_file
 from .deit import DEIT_LAYOUTS, resize_grid_embed
 from .layouts import (FAMILIES, LAYOUTS, convert, detect_layout, family_of, is_our_layout,
                       new_parameter)
@@ -14,6 +13,6 @@ from .report import compact_keys, format_report, key_patterns
 from .swin import SWIN_LAYOUTS
 
 __all__ = ['Conversion', 'ConversionError', 'DEIT_LAYOUTS', 'FAMILIES', 'LAYOUTS',
-           'PlanMismatchError', 'SWIN_LAYOUTS', 'compact_keys', 'convert', 'detect_layout',
+           'SWIN_LAYOUTS', 'compact_keys', 'convert', 'detect_layout',
            'family_of', 'format_report', 'is_our_layout', 'key_patterns', 'new_parameter',
            'resize_grid_embed', 'unwrap_checkpoint', 'unwrap_release_file']

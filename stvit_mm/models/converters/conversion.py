@@ -12,10 +12,6 @@ from .report import compact_keys
 WRAPPERS = ('state_dict', 'model')
 
 
-class PlanMismatchError(ValueError):
-    """A checkpoint of another sparsification plan (see ``Conversion.plan_mismatch``)."""
-
-
 class ConversionError(ValueError):
     """A checkpoint that cannot be converted as asked; the message says what to change."""
 
