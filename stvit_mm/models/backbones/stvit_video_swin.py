@@ -100,7 +100,8 @@ class STViTVideoSwin(SwinFamilyBackbone):
         neighbourhood_inside, layer2_scope, recovery_scope, window_neighbours,
             semantic_layers, gen_shortcut, global_centres, layer_scale_init:
             as in :class:`STViTSwin` (local scopes keep the cost linear in
-            the number of tokens).
+            the number of tokens). There is no ``preset``: no official video
+            STViT-R exists, and the official conv stem has no 3-D counterpart.
         mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Video Swin.
         out_indices: stages whose (normalised) outputs are returned, NCTHW.
         out_type: 'tuple' (one tensor per ``out_indices``) or 'tensor' (the
