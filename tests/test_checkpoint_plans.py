@@ -18,8 +18,8 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmpretrain.models import VisionTransformer
 from torch import nn
 
-import convert_checkpoint as tool
 from stvit_mm.models import STViT, STViTSwin, STViTVideoSwin
+from stvit_mm.models.converters import checkpoint as conversion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIN = dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
@@ -115,31 +115,31 @@ def test_official_release_into_stvit_swin_without_recovery_is_refused():
     """The case of the issue: the official STViT-R-Swin-S file into the same backbone built
     with recovery=False used to load 'silently' (7 missing keys, generator weights in plain
     blocks)."""
-    model = STViTSwin('small', recovery=False, out_indices=(3, ), **tool.OFFICIAL_STVIT_R_SWIN)
+    model = STViTSwin('small', recovery=False, out_indices=(3, ), preset='official')
     with pytest.raises(ValueError, match=r'^STViTSwin: the checkpoint has another sparsification '
                        r'plan than this model: stage 2 block 1 is a STViT-R layer \(q/kv, layer '
                        r'scale\) in the checkpoint but a window block '
                        r'\(stages.2.units.0.window_block\) in the model'):
         model.load_state_dict(_official_release_s(), strict=False)
     # the same file into the plan it was made with loads, with nothing missing
-    model = STViTSwin('small', out_indices=(3, ), **tool.OFFICIAL_STVIT_R_SWIN)
+    model = STViTSwin('small', out_indices=(3, ), preset='official')
     result = model.load_state_dict(_official_release_s(), strict=False)
     assert result.missing_keys == [] and result.unexpected_keys == []
 
 
 def test_official_release_into_another_pool_size_is_refused():
-    model = STViTSwin('small', out_indices=(3, ), pool_size=2, **tool.OFFICIAL_STVIT_R_SWIN)
+    model = STViTSwin('small', out_indices=(3, ), pool_size=2, preset='official')
     with pytest.raises(ValueError, match='the official STViT-R-Swin pools each window to 3x3 '
                                          'semantic tokens, the model to 2x2'):
         model.load_state_dict(_official_release_s(), strict=False)
 
 
 def test_converter_tool_refuses_another_plan():
-    target = tool.target_from_arch('stvit-swin-s', 'official-stvit-r-swin')
-    with pytest.raises(tool.ConversionError, match='cannot convert for stvit-swin-s: the '
+    target = conversion.target_from_arch('stvit-swin-s', 'official-stvit-r-swin')
+    with pytest.raises(conversion.ConversionError, match='cannot convert for stvit-swin-s: the '
                        'checkpoint has another sparsification plan than the target: stage 2 '
                        'block 1 is a STViT-R layer'):
-        tool.convert_checkpoint(_official_release_s(), 'official-stvit-r-swin', target)
+        conversion.convert_checkpoint(_official_release_s(), 'official-stvit-r-swin', target)
 
 
 def test_swin_of_another_depth_is_refused():

@@ -23,6 +23,8 @@ from safetensors.torch import save_file
 import convert_checkpoint as tool
 from stvit_mm.analysis import build_model, load_config
 from stvit_mm.models import STViT, STViTSwin
+from stvit_mm.models.converters import checkpoint as conversion
+from stvit_mm.models.converters import compact_keys
 from stvit_mm.models.layers.blocks import CrossBlock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +42,7 @@ def seed():
 
 
 def bare(backbone, name='test backbone'):
-    return tool.Target(model=backbone, backbone=backbone, name=name, whole_model=False)
+    return conversion.Target(model=backbone, backbone=backbone, name=name, whole_model=False)
 
 
 def assert_every_source_key_accounted_for(result):
@@ -143,7 +145,7 @@ def official_stvit_r_swin_state_dict(model, img=224, window=7):
 
 
 def official_stvit_r_swin(**kwargs):
-    return STViTSwin(TINY_SWIN, **tool.OFFICIAL_STVIT_R_SWIN, drop_path_rate=0.0,
+    return STViTSwin(TINY_SWIN, preset='official', drop_path_rate=0.0,
                      **kwargs).eval()
 
 
@@ -172,7 +174,7 @@ def timm_deit_state_dict(mmpretrain_state, num_classes=1000):
 def test_mmdet_swin_gives_mmdet_output():
     ref = mmdet_swin()
     ours = STViTSwin(UNSPARSIFIED, drop_path_rate=0.0).eval()
-    result = tool.convert_checkpoint(ref.state_dict(), 'mmdet', bare(ours))
+    result = conversion.convert_checkpoint(ref.state_dict(), 'mmdet', bare(ours))
     assert_every_source_key_accounted_for(result)
     assert set(result.dropped.values()) == {'buffer recomputed from the window size'}
     assert result.new == {} and result.backbone_prefix == ''
@@ -191,7 +193,7 @@ def test_mmpretrain_swin_classifier_keeps_its_head_and_gives_mmpretrain_output()
     checkpoint = {'backbone.' + k: v for k, v in ref.state_dict().items()}
     checkpoint.update({'head.fc.weight': torch.randn(10, 256), 'head.fc.bias': torch.randn(10)})
     ours = STViTSwin(UNSPARSIFIED, drop_path_rate=0.0).eval()
-    result = tool.convert_checkpoint({'state_dict': checkpoint, 'meta': {}}, 'mmpretrain',
+    result = conversion.convert_checkpoint({'state_dict': checkpoint, 'meta': {}}, 'mmpretrain',
                                      bare(ours))
     assert_every_source_key_accounted_for(result)
     assert result.backbone_prefix == 'backbone.'
@@ -214,7 +216,7 @@ def test_official_swin_gives_what_mmdets_own_converter_gives():
     ref.norm3.load_state_dict({'weight': official['norm.weight'], 'bias': official['norm.bias']})
 
     ours = STViTSwin(UNSPARSIFIED, drop_path_rate=0.0).eval()
-    result = tool.convert_checkpoint({'model': official}, 'swin-official', bare(ours))
+    result = conversion.convert_checkpoint({'model': official}, 'swin-official', bare(ours))
     assert_every_source_key_accounted_for(result)
     assert {k for k, why in result.dropped.items() if 'classifier head' in why} == {
         'head.weight', 'head.bias'}
@@ -227,7 +229,7 @@ def test_official_swin_gives_what_mmdets_own_converter_gives():
 
 def test_swin_weights_leave_only_the_stvit_layers_new():
     official = official_swin_state_dict(mmdet_swin().state_dict())
-    result = tool.convert_checkpoint(official, 'swin-official', bare(STViTSwin(TINY_SWIN)))
+    result = conversion.convert_checkpoint(official, 'swin-official', bare(STViTSwin(TINY_SWIN)))
     unit = 'stages.2.units.0.'
     layer_scales = {f'{unit}{layer}.ls{i}.gamma' for i in (1, 2) for layer in _UNIT_LAYERS[1:]}
     norms = {f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')}
@@ -252,7 +254,7 @@ def test_official_stvit_r_swin_round_trips_into_the_same_model():
 
     torch.manual_seed(1)
     fresh = official_stvit_r_swin(out_indices=(3, ))
-    result = tool.convert_checkpoint({'model': official, 'epoch': 299}, 'official-stvit-r-swin',
+    result = conversion.convert_checkpoint({'model': official, 'epoch': 299}, 'official-stvit-r-swin',
                                      bare(fresh))
     assert_every_source_key_accounted_for(result)
     assert result.new == {}
@@ -269,7 +271,7 @@ def test_official_stvit_r_swin_head_lands_in_the_classifier_config():
                                      cfg_options)
     assert target.whole_model
     official = official_stvit_r_swin_state_dict(official_stvit_r_swin(out_indices=(3, )))
-    result = tool.convert_checkpoint(official, 'official-stvit-r-swin', target)
+    result = conversion.convert_checkpoint(official, 'official-stvit-r-swin', target)
     assert result.new == {} and result.backbone_prefix == 'backbone.'
     torch.testing.assert_close(result.state_dict['head.fc.weight'], official['head.weight'])
     assert 'head.weight' in result.mapped
@@ -293,8 +295,8 @@ def test_official_release_key_list_converts_completely(size, arch):
     release, listed = official_release_from_key_list(size)
     official = release['model']
     # the official classifier normalises stage 4 only
-    target = bare(STViTSwin(arch, out_indices=(3, ), **tool.OFFICIAL_STVIT_R_SWIN).eval())
-    result = tool.convert_checkpoint(release, 'official-stvit-r-swin', target)
+    target = bare(STViTSwin(arch, out_indices=(3, ), preset='official').eval())
+    result = conversion.convert_checkpoint(release, 'official-stvit-r-swin', target)
     # every official tensor is used or dropped for a stated reason; every one of ours is filled
     assert_every_source_key_accounted_for(result)
     assert result.new == {} and result.ignored == {}
@@ -347,11 +349,11 @@ def test_mmdet_detector_keeps_neck_and_heads_and_computes_the_same_features(stoc
                                                                           tmp_path):
     target = our_detector(UNSPARSIFIED)
     checkpoint = {'state_dict': stock_detector.state_dict(), 'meta': {'epoch': 12}}
-    result = tool.convert_checkpoint(checkpoint, 'mmdet', target)
+    result = conversion.convert_checkpoint(checkpoint, 'mmdet', target)
     assert_every_source_key_accounted_for(result)
     assert result.carried_checked and result.new == {}
     assert {k.split('.')[0] for k in result.carried} == {'neck', 'rpn_head', 'roi_head'}
-    tool.save_result(result, str(tmp_path / 'converted.pth'))  # what load_from reads
+    conversion.save_result(result, str(tmp_path / 'converted.pth'))  # what load_from reads
     load_checkpoint(target.model, str(tmp_path / 'converted.pth'), strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
@@ -360,7 +362,7 @@ def test_mmdet_detector_keeps_neck_and_heads_and_computes_the_same_features(stoc
 
 
 def test_mmdet_detector_into_stvit_r_config_leaves_only_the_unit_layers_new(stock_detector):
-    result = tool.convert_checkpoint(stock_detector.state_dict(), 'mmdet',
+    result = conversion.convert_checkpoint(stock_detector.state_dict(), 'mmdet',
                                      our_detector(TINY_SWIN))
     unit = 'backbone.stages.2.units.0.'
     assert set(result.new) == {unit + 'generator.centres'} | {
@@ -371,7 +373,7 @@ def test_mmdet_detector_into_stvit_r_config_leaves_only_the_unit_layers_new(stoc
 
 def test_imagenet_swin_into_detector_config_reports_neck_and_heads_new():
     official = official_swin_state_dict(mmdet_swin().state_dict())
-    result = tool.convert_checkpoint(official, 'swin-official', our_detector(UNSPARSIFIED))
+    result = conversion.convert_checkpoint(official, 'swin-official', our_detector(UNSPARSIFIED))
     assert {k.split('.')[0] for k in result.new} == {'backbone', 'neck', 'rpn_head', 'roi_head'}
     assert result.dropped['head.weight'] == 'classifier head (not part of the backbone)'
 
@@ -389,7 +391,7 @@ def test_deit_layers_compute_what_deit_layers_compute(source):
         checkpoint['head.layers.head.weight'] = torch.randn(10, 64)
     model = STViT(dict(embed_dims=64, num_heads=2, num_semantic_layers=5), img_size=96,
                   recovery=True).eval()
-    result = tool.convert_checkpoint(checkpoint, source, bare(model))
+    result = conversion.convert_checkpoint(checkpoint, source, bare(model))
     assert_every_source_key_accounted_for(result)
     prefix = result.backbone_prefix
     assert set(result.dropped) == ({'cls_token', 'head.weight', 'head.bias'} if source == 'timm'
@@ -434,9 +436,9 @@ def test_timm_safetensors_file_is_read(tmp_path):
     state = timm_deit_state_dict(VisionTransformer(arch=dict(TINY_VIT), img_size=96).state_dict())
     path = tmp_path / 'model.safetensors'
     save_file(state, str(path))
-    loaded = tool.load_source(str(path))
+    loaded = conversion.load_source(str(path))
     assert loaded.keys() == state.keys()
-    result = tool.convert_checkpoint(loaded, 'timm', bare(
+    result = conversion.convert_checkpoint(loaded, 'timm', bare(
         STViT(dict(embed_dims=64, num_heads=2), img_size=96)))
     assert_every_source_key_accounted_for(result)
 
@@ -478,12 +480,12 @@ def mmdet_state():
 def test_stray_key_fails_clearly_unless_ignored(mmdet_state, stray):
     checkpoint = dict(mmdet_state, **{stray: torch.randn(3)})
     target = bare(STViTSwin(UNSPARSIFIED))
-    with pytest.raises(tool.ConversionError) as error:
-        tool.convert_checkpoint(checkpoint, 'mmdet', target)
+    with pytest.raises(conversion.ConversionError) as error:
+        conversion.convert_checkpoint(checkpoint, 'mmdet', target)
     message = str(error.value)
     assert '1 source key with no place in the target' in message
     assert stray in message and '--ignore REGEX' in message
-    result = tool.convert_checkpoint(checkpoint, 'mmdet', target, ignore=[r'extra_scale$'])
+    result = conversion.convert_checkpoint(checkpoint, 'mmdet', target, ignore=[r'extra_scale$'])
     assert list(result.ignored) == [stray]
     assert_every_source_key_accounted_for(result)
 
@@ -493,12 +495,12 @@ def test_missing_key_and_wrong_shape_fail_clearly(mmdet_state):
     del checkpoint['stages.1.blocks.0.norm2.bias']
     checkpoint['norm3.weight'] = torch.randn(7)
     target = bare(STViTSwin(UNSPARSIFIED))
-    with pytest.raises(tool.ConversionError) as error:
-        tool.convert_checkpoint(checkpoint, 'mmdet', target)
+    with pytest.raises(conversion.ConversionError) as error:
+        conversion.convert_checkpoint(checkpoint, 'mmdet', target)
     message = str(error.value)
     assert '1 target key not in the checkpoint:\n    stages.1.blocks.0.norm2.bias' in message
     assert 'norm3.weight -> norm3.weight: shape (7,), the target has (256,)' in message
-    result = tool.convert_checkpoint(checkpoint, 'mmdet', target, ignore=['norm2.bias', 'norm3'])
+    result = conversion.convert_checkpoint(checkpoint, 'mmdet', target, ignore=['norm2.bias', 'norm3'])
     assert set(result.ignored) == {'stages.1.blocks.0.norm2.bias', 'norm3.weight'}
 
 
@@ -521,18 +523,18 @@ def test_command_line_failure_is_one_clear_message(tmp_path, capsys, mmdet_state
 
 def test_wrong_layout_or_family_names_the_right_choice(mmdet_state):
     official = official_swin_state_dict(mmdet_state)
-    with pytest.raises(tool.ConversionError, match='use --from swin-official'):
-        tool.convert_checkpoint(official, 'mmdet', bare(STViTSwin(UNSPARSIFIED)))
-    with pytest.raises(tool.ConversionError, match='swin weights cannot initialise a STViT'):
-        tool.convert_checkpoint(official, 'swin-official', bare(STViT('tiny')))
+    with pytest.raises(conversion.ConversionError, match='use --from swin-official'):
+        conversion.convert_checkpoint(official, 'mmdet', bare(STViTSwin(UNSPARSIFIED)))
+    with pytest.raises(conversion.ConversionError, match='swin weights cannot initialise a STViT'):
+        conversion.convert_checkpoint(official, 'swin-official', bare(STViT('tiny')))
     ours = STViTSwin(UNSPARSIFIED).state_dict()
-    with pytest.raises(tool.ConversionError, match='already converted'):
-        tool.convert_checkpoint(ours, 'mmdet', bare(STViTSwin(UNSPARSIFIED)))
+    with pytest.raises(conversion.ConversionError, match='already converted'):
+        conversion.convert_checkpoint(ours, 'mmdet', bare(STViTSwin(UNSPARSIFIED)))
 
 
 def test_compact_keys_merges_only_what_exists():
     keys = [f'stages.{i}.blocks.{j}.norm1.{p}' for i, n in enumerate((2, 2, 6, 2))
             for j in range(n) for p in ('weight', 'bias')] + ['cls_token', 'a.0.b.1', 'a.1.b.0']
-    assert tool.compact_keys(keys) == ('stages.{0,1,3}.blocks.{0-1}.norm1.{weight,bias}, '
+    assert compact_keys(keys) == ('stages.{0,1,3}.blocks.{0-1}.norm1.{weight,bias}, '
                                        'stages.2.blocks.{0-5}.norm1.{weight,bias}, cls_token, '
                                        'a.0.b.1, a.1.b.0')

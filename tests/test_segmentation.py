@@ -134,14 +134,16 @@ def test_mmseg_upernet_checkpoint_converts_with_its_heads(tmp_path):
     """tools/convert_checkpoint.py --from mmseg: a whole UperNet Swin-T into our config."""
     import convert_checkpoint as tool
     from mmengine.runner import load_checkpoint
+
+    from stvit_mm.models.converters import checkpoint as conversion
     small_heads = {'model.decode_head.channels': 16, 'model.auxiliary_head.channels': 8}
     stock_model = segmentor(stock('t'), small_heads)
     target = tool.target_from_config(ours('t'), small_heads)
-    result = tool.convert_checkpoint({'state_dict': stock_model.state_dict()}, 'mmseg', target)
+    result = conversion.convert_checkpoint({'state_dict': stock_model.state_dict()}, 'mmseg', target)
     assert result.carried_checked
     assert {k.split('.')[0] for k in result.carried} == {'decode_head', 'auxiliary_head'}
     assert result.new and all(k.startswith('backbone.stages.2.units.0.') for k in result.new)
-    tool.save_result(result, str(tmp_path / 'converted.pth'))
+    conversion.save_result(result, str(tmp_path / 'converted.pth'))
     load_checkpoint(target.model, str(tmp_path / 'converted.pth'), strict=False)
     torch.testing.assert_close(target.model.decode_head.conv_seg.weight,
                                stock_model.decode_head.conv_seg.weight)
@@ -149,7 +151,7 @@ def test_mmseg_upernet_checkpoint_converts_with_its_heads(tmp_path):
     # are reported new
     bare = {k[len('backbone.'):]: v for k, v in stock_model.state_dict().items()
             if k.startswith('backbone.')}
-    result = tool.convert_checkpoint(bare, 'mmseg', target)
+    result = conversion.convert_checkpoint(bare, 'mmseg', target)
     assert {k.split('.')[0] for k in result.new} == {'backbone', 'decode_head', 'auxiliary_head'}
 
 

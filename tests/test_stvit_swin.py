@@ -4,6 +4,7 @@ import torch
 from mmdet.models.backbones import SwinTransformer
 
 from stvit_mm.models import STViTSwin
+from stvit_mm.models.backbones import OFFICIAL_PRESET
 from stvit_mm.models.layers import fused_attn
 from stvit_mm.models.layers.unit import WindowedDumbbellUnit
 from stvit_mm.models.layers.window import WindowBlock
@@ -141,15 +142,38 @@ def test_swin_weights_initialise_all_but_the_new_parameters():
 
 @pytest.mark.parametrize('arch, params', [('small', 49_625_518), ('base', 87_812_336)])
 def test_official_settings_match_official_parameter_count(arch, params):
-    model = STViTSwin(arch, stem='conv', gen_shortcut=False, global_centres=False,
-                      layer2_scope='global', recovery_scope='global', neighbourhood_inside=True,
-                      out_indices=(3, ))
+    model = STViTSwin(arch, preset='official', out_indices=(3, ))
     head = model.num_features[-1] * 1000 + 1000  # the official classifier's linear head
     assert sum(p.numel() for p in model.parameters()) + head == params
 
 
+def test_official_preset_is_the_official_switches_and_explicit_arguments_win():
+    """preset='official' computes what the seven switches spelt out compute (at a size where
+    scopes, borders and window fitting all matter); a switch passed explicitly wins."""
+    arch = dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
+    assert OFFICIAL_PRESET == dict(stem='conv', gen_shortcut=False, global_centres=False,
+                                   layer2_scope='global', recovery_scope='global',
+                                   neighbourhood_inside=True, fit_window=True)
+    torch.manual_seed(0)
+    spelt_out = STViTSwin(arch, **OFFICIAL_PRESET).eval()
+    torch.manual_seed(0)
+    preset = STViTSwin(arch, preset='official').eval()
+    x = torch.randn(1, 3, 320, 256)
+    with torch.no_grad():
+        for a, b in zip(spelt_out(x), preset(x)):
+            assert torch.equal(a, b)
+    other = STViTSwin(arch, preset='official', layer2_scope='local')
+    assert [u.layer2_scope for u in (other.stages[2].units[0], preset.stages[2].units[0])] == [
+        'local', 'global']
+    own_stem = STViTSwin(arch, preset='official', stem='patch', gen_shortcut=True)
+    assert own_stem.patch_embed.stem == 'patch'
+    assert own_stem.stages[2].units[0].generator.centres is None  # the preset's, not overridden
+    assert STViTSwin(arch).patch_embed.stem == 'patch'  # no preset: the defaults
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(arch='huge'), "unknown arch 'huge'"),
+    (dict(preset='paper'), "STViTSwin: unknown preset 'paper'; choose one of \\['official'\\]"),
     (dict(arch=dict(embed_dims=96, depths=(2, 2, 6, 2))), "misses \\['num_heads'\\]"),
     (dict(pool_size=8), 'larger than window_size 7'),
     (dict(out_indices=(4, )), 'out_indices'),
@@ -176,9 +200,7 @@ def test_official_settings_flops_differ_from_official_only_by_redundant_projecti
     keys/values of each unfolded 10x10 neighbourhood (4 windows x (100 + 9) tokens) instead of
     each of the 196 + 36 tokens once, per unit: ours is lower by exactly that redundancy."""
     from stvit_mm.analysis.complexity import count_flops
-    model = STViTSwin('small', stem='conv', gen_shortcut=False, global_centres=False,
-                      layer2_scope='global', recovery_scope='global', neighbourhood_inside=True,
-                      out_indices=(3, )).eval()
+    model = STViTSwin('small', preset='official', out_indices=(3, )).eval()
     with torch.no_grad():
         ours = count_flops(model, (torch.randn(1, 3, 224, 224), ))['flops'] + 768 * 1000
     C = 384

@@ -13,10 +13,7 @@ model = dict(
         recovery=True,
         out_indices=(3, ),
         drop_path_rate=0.2,  # stock Swin-T
-        stem='conv',  # official STViT-R switches, as in stvit_r_swin_s_in1k.py
-        gen_shortcut=False,
-        global_centres=False,
-        layer2_scope='global',
-        recovery_scope='global',
-        neighbourhood_inside=True,
-        fit_window=True))  # official Swin / mmpretrain: the 7x7 stage-4 map is not shifted
+        # the official STViT-R-Swin's settings (conv stem, no generator shortcut or global
+        # centres, global layer-2/recovery scopes, official borders, unshifted 7x7 stage 4),
+        # defined once in stvit_mm/models/backbones/presets.py
+        preset='official'))

@@ -15,10 +15,12 @@ model = dict(
         recovery=False,  # STViT: the semantic tokens go on to stage 4
         out_indices=(3, ),  # stage 4 only (normalised), pooled by the stock GAP neck
         drop_path_rate=0.2,  # stock Swin-T
-        fit_window=True,  # mmpretrain: a map no larger than the window is one unshifted window
-        layer2_scope='global',  # at 224x224 (2x2 windows in stage 3) all tokens are near:
-        recovery_scope='global',  # attend to all, as the official code does
-        neighbourhood_inside=True,  # official border handling of the 10x10 neighbourhoods
+        # the official code's computation at 224x224 (global layer-2/recovery scopes: all
+        # tokens are near in 2x2 windows; official borders; unshifted 7x7 stage 4) ...
+        preset='official',
+        # ... with the paper's generator (shortcut, centres G) and Swin's patch stem, so
+        # that every Swin weight initialises a layer (explicit arguments win over a preset)
+        stem='patch', gen_shortcut=True, global_centres=True,
         # Each Swin block initialises the layer at its depth; layer scales and centres are new.
         init_cfg=dict(
             type='Pretrained', prefix='backbone.',

@@ -13,8 +13,8 @@ custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_fail
 pretrained = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.0/swin_small_patch4_window7_224.pth'  # noqa
 # Paper switches (STViTSwin defaults: generator attention shortcut and global centres G on,
 # 4x4 patch stem so that Swin weights load). To start from an official STViT-R-Swin ImageNet
-# checkpoint instead, set stem='conv', gen_shortcut=False, global_centres=False,
-# neighbourhood_inside=True and point `pretrained` at it (kept: local scopes, linear cost).
+# checkpoint instead, set preset='official' with layer2_scope='local', recovery_scope='local',
+# fit_window=False (local scopes: linear cost at 800x1333) and point `pretrained` at it.
 model = dict(
     backbone=dict(
         _delete_=True,

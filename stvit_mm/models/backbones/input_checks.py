@@ -98,9 +98,8 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
 
 
 PLAN_FIX = ('build the backbone as the checkpoint was trained (its arch depths and units, '
-            'recovery, semantic_layers, pool_size; official STViT-R-Swin files: the switches of '
-            'configs/classification/stvit_r_swin_s_in1k.py), or initialise it from the plain Swin/DeiT '
-            'checkpoint the other one started from')
+            "recovery, semantic_layers, pool_size; official STViT-R-Swin files: preset='official'), "
+            'or initialise it from the plain Swin/DeiT checkpoint the other one started from')
 POOLED_GRID = 'pooled_grid'  # the generators' record of their pool size (layers/semantic.py)
 
 

@@ -5,18 +5,17 @@ from functools import partial
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import PlanMismatchError, unwrap_release_file
-from ..converters.deit import deit_to_stvit, detect_deit_layout, resize_grid_embed
+from ..converters import Conversion, resize_grid_embed
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
 from ..layers.grouping import tokens_to_map
-from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
+from .foreign_checkpoint import ConvertsForeignCheckpoints
+from .input_checks import check_input
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
@@ -30,7 +29,7 @@ def _arch(embed_dims: int, num_heads: int) -> dict:
 
 
 @MODELS.register_module()
-class STViT(BaseModule):
+class STViT(ConvertsForeignCheckpoints, BaseModule):
     """STViT (token sparsification) for plain ViT/DeiT; ``recovery=True`` is STViT-R.
 
     Image tokens pass ``num_full_layers`` ordinary blocks, a two-layer
@@ -65,8 +64,10 @@ class STViT(BaseModule):
         layer_scale_init: layer scale of the new (generator, recovery) layers.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
             checkpoint=...)``; DeiT checkpoints (mmpretrain or timm layout) are
-            converted on load and what is not loaded is reported.
+            converted on load (on every loading path, see ``foreign_checkpoint.py``)
+            and ``last_load_report`` says what was not loaded.
     """
+    checkpoint_family = 'deit'  # DeiT / ViT checkpoints are converted on load
     arch_zoo: Dict[str, dict] = {
         **dict.fromkeys(['t', 'tiny', 'deit-t', 'deit-tiny'], _arch(192, 3)),
         **dict.fromkeys(['s', 'small', 'deit-s', 'deit-small'], _arch(384, 6)),
@@ -131,11 +132,7 @@ class STViT(BaseModule):
         self.norm = norm_layer(dim)
 
         self._reset_parameters()
-        # What the last foreign-checkpoint conversion did not load, and why.
-        self.last_load_report: Optional[dict] = None
-        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint,
-                                                with_module=False)
-        register_checkpoint_check(self)
+        self._install_checkpoint_hooks()
 
     @classmethod
     def _resolve_arch(cls, arch: Union[str, dict], recovery: bool) -> dict:
@@ -163,36 +160,16 @@ class STViT(BaseModule):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.generator.reset_centres()
 
-    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
-        """Load pre-hook: convert DeiT checkpoints and resize ``pos_embed`` in place.
-
-        Runs for every loading path (``init_cfg`` Pretrained, ``load_from``,
-        ``load_state_dict``), so all of them accept DeiT weights.
-        """
-        unwrap_release_file(state_dict, prefix)
-        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
-        layout = detect_deit_layout({k: None for k in own})
-        if layout is not None and not any(k.startswith('generator.') for k in own):
-            source = {k: state_dict.pop(full) for k, full in own.items()}
-            try:
-                converted, dropped = deit_to_stvit(
-                    source, layout, self.num_full_layers, self.num_semantic_layers,
-                    self.recovery_enabled, self.pos_grid)
-            except PlanMismatchError as error:
-                raise_plan_mismatch('STViT', str(error))
-            state_dict.update({prefix + k: v for k, v in converted.items()})
-            self.last_load_report = dict(layout=layout, not_loaded=dropped)
-            summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'
-            print_log(f'STViT: converted a {layout}-layout DeiT checkpoint ({len(source)} '
-                      f'tensors -> {len(converted)}). Not loaded: {summary}', logger='current')
-        key = prefix + 'pos_embed'
-        if key in state_dict and state_dict[key].shape != self.pos_embed.shape:
-            stored = state_dict[key]
+    def _fit_to_model(self, conv: Conversion, layout: Optional[str]) -> Dict[str, str]:
+        """Resize a checkpoint's ``pos_embed`` (any layout) to this model's grid, silently."""
+        stored = conv.tensors.get('pos_embed')
+        if stored is not None and stored.shape != self.pos_embed.shape:
             side = math.isqrt(stored.shape[1])
             if side * side != stored.shape[1]:
                 raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
                                  f'square grid; cannot resize to {self.pos_grid}')
-            state_dict[key] = resize_grid_embed(stored, (side, side), self.pos_grid)
+            conv.tensors['pos_embed'] = resize_grid_embed(stored, (side, side), self.pos_grid)
+        return {}
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)

@@ -1,38 +1,22 @@
 """STViT / STViT-R for Swin Transformer: dumbbell units in the sparse stages (paper Sec. 3.4)."""
-import copy
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
-                          unwrap_release_file)
-from ..layers import drop_path_rates, init_transformer_weights
-from ..layers.grouping import pad_grid, tokens_to_map
-from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit, neighbourhood_for_window,
-                           pool_size_for_window, real_semantic_grid, semantic_tokens_to_grid)
-from ..layers.window import WindowBlock
-from .input_checks import check_input, raise_plan_mismatch, register_checkpoint_check
+from ..layers import init_transformer_weights
+from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
+from .input_checks import check_input
+from .presets import resolve_switches
 from .stock_args import check_strides, check_unsupported, stage_window
+from .swin_family import SwinFamilyBackbone, units_in_deepest_stage
 
 
 # STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
 # paper's "16 semantic tokens in each window" for Swin-T/S/B.
 POOL_SIZE_WITHOUT_RECOVERY = 4
-
-
-def units_in_deepest_stage(depths: Sequence[int]) -> Tuple[int, ...]:
-    """Dumbbell units per stage: the deepest stage (the first of equals) becomes units of 6
-    layers, as stage 3 of the official STViT-R-Swin; the others stay Swin stages."""
-    deepest = max(range(len(depths)), key=lambda i: (depths[i], -i))
-    return tuple(d // 6 if i == deepest else 0 for i, d in enumerate(depths))
 
 
 def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
@@ -84,196 +68,6 @@ class PatchEmbed(nn.Module):
         return (tokens if self.norm is None else self.norm(tokens)), grid
 
 
-class PatchMerging(nn.Module):
-    """2x2 spatial neighbours -> one token with twice the channels (Swin), odd grids zero-padded.
-
-    Merges the last two grid dims (H, W); leading dims (video frames) stay, as
-    in Video Swin. Concatenation order (0,0), (1,0), (0,1), (1,1) as in the
-    official Swin; mmdet/mmpretrain checkpoints (unfold order) are reordered on load.
-    """
-
-    def __init__(self, dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(4 * dim)
-        self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
-
-    def forward(self, x: Tensor, grid: Tuple[int, ...]) -> Tuple[Tensor, Tuple[int, ...]]:
-        B, N, C = x.shape
-        x, _ = pad_grid(x.reshape(B, *grid, C), (1, ) * (len(grid) - 2) + (2, 2))
-        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
-                       x[..., 1::2, 1::2, :]], dim=-1)
-        new_grid = tuple(x.shape[1:-1])
-        return self.reduction(self.norm(x.reshape(B, -1, 4 * C))), new_grid
-
-
-class SwinStage(nn.Module):
-    """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end.
-
-    Serves Swin (2-D windows) and Video Swin (3-D windows, ``fit_window``).
-    """
-
-    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int,
-                 window: Sequence[int], unit_cfg: dict, recover_last: bool, mlp_ratio: float,
-                 qkv_bias: bool, drop: float, drop_path: List[float], out_dim: Optional[int],
-                 with_cp: bool, fit_window: bool = False) -> None:
-        super().__init__()
-        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
-        plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
-        if plain < 0:
-            raise ValueError(f'a stage of depth {depth} cannot hold {num_units} units of '
-                             f'{unit_depth} layers; use fewer units or a deeper stage')
-        self.window, self.with_cp = tuple(window), with_cp
-        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-                      fit_window=fit_window)
-        shift = tuple(w // 2 for w in self.window)
-        rates = iter(drop_path)
-        self.blocks = nn.ModuleList([
-            WindowBlock(window=self.window, shift=shift if i % 2 else None, drop=drop,
-                        drop_path=next(rates), **common) for i in range(plain)])
-        self.units = nn.ModuleList()
-        for u in range(num_units):
-            recovery = recover_last or u < num_units - 1
-            n = unit_depth - (0 if recovery else 1)
-            self.units.append(WindowedDumbbellUnit(
-                window=self.window, recovery=recovery, drop=drop,
-                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
-        self.downsample = PatchMerging(dim, out_dim) if out_dim else None
-
-    def _run(self, module: nn.Module, *args):
-        if self.with_cp and self.training and args[0].requires_grad:
-            return cp.checkpoint(module, *args, use_reentrant=False)
-        return module(*args)
-
-    def forward(self, x: Tensor, grid: Tuple[int, int]):
-        """Returns (stage output, its grid, downsampled tokens or None, their grid)."""
-        for blk in self.blocks:
-            x = self._run(blk, x, grid)
-        for unit in self.units:
-            recovered, semantic = self._run(unit, x, grid)
-            if recovered is None:  # STViT without recovery: the semantic grid goes on,
-                window = unit.window_for(grid)  # less the tokens pooled from padding only
-                x = semantic_tokens_to_grid(semantic, grid, window, unit.pool_size)
-                full = unit.semantic_grid(grid)
-                grid = real_semantic_grid(grid, window, unit.pool_size)
-                if grid != full:
-                    x = x.reshape(x.shape[0], *full, x.shape[-1])[
-                        (slice(None), ) + tuple(slice(0, e) for e in grid)]
-                    x = x.reshape(x.shape[0], -1, x.shape[-1])
-            else:
-                x = recovered
-        if self.downsample is None:
-            return x, grid, None, None
-        down, down_grid = self.downsample(x, grid)
-        return x, grid, down, down_grid
-
-
-class SwinFamilyBackbone(BaseModule):
-    """What STViTSwin and STViTVideoSwin share: arch resolution, stages, freezing, forward.
-
-    Subclasses set ``arch_zoo`` (name -> settings) and ``arch_defaults``
-    (optional arch-dict keys -> default, or a callable of the depths), build
-    ``patch_embed`` and call :meth:`_build_stages`.
-    """
-    arch_zoo: Dict[str, dict] = {}
-    arch_defaults: Dict[str, object] = {}
-
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        name = cls.__name__
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{name}: arch must be a str or dict, got {type(arch).__name__}')
-        allowed = {'embed_dims', 'depths', 'num_heads'} | set(cls.arch_defaults)
-        unknown = set(arch) - allowed
-        if unknown:
-            raise ValueError(f'{name}: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(allowed)}')
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'{name}: arch dict misses {sorted(missing)}')
-        depths = tuple(arch['depths'])
-        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
-                        num_heads=tuple(arch['num_heads']))
-        for key, default in cls.arch_defaults.items():
-            value = arch[key] if key in arch else (
-                default(depths) if callable(default) else default)
-            settings[key] = tuple(value) if isinstance(value, (list, tuple)) else value
-        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
-            raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
-        return settings
-
-    def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
-        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
-        use_safe_checkpoint_loading()
-
-    def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
-        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(f'{type(self).__name__}: out_indices {tuple(out_indices)} must be '
-                             f'non-empty and lie in 0..{num_stages - 1}')
-
-    def _build_stages(self, arch: dict, window: Tuple[int, ...], unit_cfg: dict,
-                      recovery: bool, mlp_ratio: float, qkv_bias: bool, drop_rate: float,
-                      drop_path_rate: float, with_cp: bool, fit_window: bool) -> None:
-        """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
-        dims = self.num_features
-        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
-        if not recovery and last_sparse in self.out_indices:
-            raise ValueError(f'{type(self).__name__}: with recovery=False stage {last_sparse} '
-                             f'hands its semantic token grid on, not a feature map; remove '
-                             f'{last_sparse} from out_indices {self.out_indices} or set '
-                             'recovery=True')
-        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
-        self.stages = nn.ModuleList()
-        start = 0
-        for i, (depth, heads, units) in enumerate(
-                zip(arch['depths'], arch['num_heads'], arch['units'])):
-            self.stages.append(SwinStage(
-                dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
-                mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
-            start += depth
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
-
-    def _freeze_stages(self) -> None:
-        """Freeze ``patch_embed`` (frozen_stages >= 0) and stages ``< frozen_stages`` with
-        their output norms, as mmdet's Swin does."""
-        frozen = [self.patch_embed] if self.frozen_stages >= 0 else []
-        for i in range(min(self.frozen_stages, len(self.stages))):
-            frozen.append(self.stages[i])
-            if i in self.out_indices:
-                frozen.append(getattr(self, f'norm{i}'))
-        for module in frozen:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'SwinFamilyBackbone':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and getattr(self, 'norm_eval', False):
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
-    def forward_stages(self, tokens: Tensor, grid: Tuple[int, ...]) -> List[Tensor]:
-        """Embedded tokens on ``grid`` -> the normalised maps of ``out_indices``."""
-        tokens = self.drop_after_pos(tokens)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            out, out_grid, tokens, grid = stage(tokens, grid)
-            if i in self.out_indices:
-                outs.append(tokens_to_map(getattr(self, f'norm{i}')(out), out_grid))
-        return outs
-
-
 @MODELS.register_module()
 class STViTSwin(SwinFamilyBackbone):
     """Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
@@ -307,6 +101,12 @@ class STViTSwin(SwinFamilyBackbone):
             stages) and optional ``units`` (dumbbell units per stage; default:
             the deepest stage's depth // 6 in that stage), ``pool_size`` and
             ``pool_size_without_recovery`` (per side of a 7x7 window).
+        preset: named settings of the switches ``stem``, ``gen_shortcut``,
+            ``global_centres``, ``layer2_scope``, ``recovery_scope``,
+            ``neighbourhood_inside``, ``fit_window``: 'official' (the official
+            STViT-R-Swin's, ``presets.py``) or None. A switch passed explicitly
+            wins over the preset; one left None takes the preset's value, else
+            the default named below.
         recovery: restore image tokens in every unit (STViT-R, for dense
             tasks). Without it the last unit of the last sparse stage hands its
             semantic token grid to the next stage (STViT, classification), less
@@ -323,11 +123,12 @@ class STViTSwin(SwinFamilyBackbone):
         neighbourhood: image-token neighbourhood side of generator layer 1;
             default the official 10 for window 7, scaled (window 12 -> 17).
         neighbourhood_inside: official STViT-R border handling (see
-            :func:`neighbourhood_index`); off keeps outputs padding-invariant.
+            :func:`neighbourhood_index`); off (default) keeps outputs
+            padding-invariant.
         layer2_scope, recovery_scope: 'local' (surrounding windows only: cost
             linear in the image size, the default for any input size) or
             'global' (official STViT-R, fine at 224x224); see
-            :class:`WindowedDumbbellUnit`.
+            :class:`WindowedDumbbellUnit`. Default 'local'.
         window_neighbours: side of the window neighbourhood of local scopes.
         fit_window: where a map is no larger than the window in a dim, use one
             unshifted window of the map's size there (official Swin and
@@ -335,10 +136,11 @@ class STViTSwin(SwinFamilyBackbone):
             default, except for mmpretrain configs, see ``img_size``): pad and
             shift as mmdet's Swin does.
         semantic_layers: scopes of the blocks on semantic tokens per unit.
-        gen_shortcut, global_centres: generator switches (paper: on; the
-            official STViT-R-Swin checkpoints: off).
+        gen_shortcut, global_centres: generator switches (paper and default:
+            on; the official STViT-R-Swin checkpoints: off).
         layer_scale_init: layer scale of the new layers (1e-5, paper).
-        stem: 'patch' (Swin 4x4 conv + LayerNorm) or 'conv' (official STViT-R).
+        stem: 'patch' (default: Swin 4x4 conv + LayerNorm) or 'conv'
+            (official STViT-R).
         mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Swin.
         out_indices: stages whose (normalised) outputs are returned, NCHW;
             default all (the last only for mmpretrain configs).
@@ -382,13 +184,15 @@ class STViTSwin(SwinFamilyBackbone):
                          pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
+                 preset: Optional[str] = None,
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
-                 neighbourhood: Optional[int] = None, neighbourhood_inside: bool = False,
-                 layer2_scope: str = 'local', recovery_scope: str = 'local',
+                 neighbourhood: Optional[int] = None, neighbourhood_inside: Optional[bool] = None,
+                 layer2_scope: Optional[str] = None, recovery_scope: Optional[str] = None,
                  window_neighbours: int = 3, fit_window: Optional[bool] = None,
-                 semantic_layers: Sequence[str] = SEMANTIC_SCOPES, gen_shortcut: bool = True,
-                 global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
-                 stem: str = 'patch', mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 semantic_layers: Sequence[str] = SEMANTIC_SCOPES,
+                 gen_shortcut: Optional[bool] = None, global_centres: Optional[bool] = None,
+                 layer_scale_init: Optional[float] = 1e-5,
+                 stem: Optional[str] = None, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
@@ -411,6 +215,13 @@ class STViTSwin(SwinFamilyBackbone):
                 raise ValueError('STViTSwin: give either pretrained or init_cfg, not both')
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
+        switches = resolve_switches('STViTSwin', preset, dict(
+            stem=stem, gen_shortcut=gen_shortcut, global_centres=global_centres,
+            layer2_scope=layer2_scope, recovery_scope=recovery_scope,
+            neighbourhood_inside=neighbourhood_inside, fit_window=fit_window))
+        self.preset = preset
+        fit_window = switches.pop('fit_window')
+        stem = switches.pop('stem')
         if stage_cfgs:  # mmpretrain's 384-pixel configs set the window there
             window_size = stage_window(stage_cfgs) or window_size
         arch = self._resolve_arch(self._arch_with_sizes(arch, embed_dims, depths, num_heads))
@@ -442,19 +253,15 @@ class STViTSwin(SwinFamilyBackbone):
         self.num_features = dims
         unit_cfg = dict(pool_size=(pool_size, ) * 2, neighbourhood=(neighbourhood, ) * 2,
                         semantic_layers=tuple(semantic_layers),
-                        layer_scale_init=layer_scale_init, gen_shortcut=gen_shortcut,
-                        global_centres=global_centres, neighbourhood_inside=neighbourhood_inside,
-                        layer2_scope=layer2_scope, recovery_scope=recovery_scope,
-                        window_neighbours=window_neighbours)
+                        layer_scale_init=layer_scale_init,
+                        window_neighbours=window_neighbours, **switches)
         self.patch_embed = PatchEmbed(in_channels, dims[0], stem, patch_size)
         self.drop_after_pos = nn.Dropout(drop_rate)
         self._build_stages(arch, (window_size, ) * 2, unit_cfg, recovery, mlp_ratio, qkv_bias,
                            drop_rate, drop_path_rate, with_cp, fit_window)
 
         init_transformer_weights(self)
-        self.last_load_report: Optional[dict] = None
-        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
-        register_checkpoint_check(self)
+        self._install_checkpoint_hooks()
         self._freeze_stages()
 
     @classmethod
@@ -475,24 +282,6 @@ class STViTSwin(SwinFamilyBackbone):
             if all(preset[k] == merged[k] for k in merged):
                 return name
         return merged
-
-    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
-        """Load pre-hook: convert mmdet/mmpretrain/official Swin and STViT-R checkpoints."""
-        unwrap_release_file(state_dict, prefix)
-        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
-        layout = detect_swin_layout(own)
-        if layout is None:
-            return
-        source = {k: state_dict.pop(full) for k, full in own.items()}
-        try:
-            converted, dropped = convert_swin_checkpoint(source, layout, self)
-        except PlanMismatchError as error:
-            raise_plan_mismatch('STViTSwin', str(error))
-        state_dict.update({prefix + k: v for k, v in converted.items()})
-        self.last_load_report = dict(layout=layout, not_loaded=dropped)
-        summary = '; '.join(f'{k}: {why}' for k, why in sorted(dropped.items())) or 'none'
-        print_log(f'STViTSwin: converted a {layout}-layout checkpoint ({len(source)} tensors '
-                  f'-> {len(converted)}). Not loaded: {summary}', logger='current')
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViTSwin', self.in_channels, 'NCHW')

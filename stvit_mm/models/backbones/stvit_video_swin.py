@@ -14,18 +14,15 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import (PlanMismatchError, convert_swin_checkpoint, detect_swin_layout,
-                          unwrap_release_file)
+from ..converters import Conversion
 from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
-from .input_checks import (POOLED_GRID, check_input, raise_plan_mismatch,
-                           register_checkpoint_check)
+from .input_checks import POOLED_GRID, check_input, raise_plan_mismatch
 from .stock_args import check_unsupported
-from .stvit_swin import SwinFamilyBackbone, units_in_deepest_stage
+from .swin_family import SwinFamilyBackbone, units_in_deepest_stage
 
 Size3 = Tuple[int, int, int]
 OUT_TYPES = ('tuple', 'tensor')
@@ -103,7 +100,8 @@ class STViTVideoSwin(SwinFamilyBackbone):
         neighbourhood_inside, layer2_scope, recovery_scope, window_neighbours,
             semantic_layers, gen_shortcut, global_centres, layer_scale_init:
             as in :class:`STViTSwin` (local scopes keep the cost linear in
-            the number of tokens).
+            the number of tokens). There is no ``preset``: no official video
+            STViT-R exists, and the official conv stem has no 3-D counterpart.
         mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Video Swin.
         out_indices: stages whose (normalised) outputs are returned, NCTHW.
         out_type: 'tuple' (one tensor per ``out_indices``) or 'tensor' (the
@@ -219,9 +217,7 @@ class STViTVideoSwin(SwinFamilyBackbone):
                            drop_path_rate, with_cp, fit_window=True)
 
         init_transformer_weights(self)
-        self.last_load_report: Optional[dict] = None
-        self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
-        register_checkpoint_check(self)
+        self._install_checkpoint_hooks()
         self._freeze_stages()
 
     # ------------------------------------------------------------------ checkpoints
@@ -275,66 +271,37 @@ class STViTVideoSwin(SwinFamilyBackbone):
             return table, how + f'2-D table repeated for {2 * wt - 1} temporal offsets'
         return None
 
-    def _convert_foreign_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
-        """Load pre-hook: rename mmaction2/2-D Swin checkpoints, inflate 2-D weights, report.
+    def _fit_to_model(self, conv: Conversion, layout: Optional[str]) -> Dict[str, str]:
+        """Inflate 2-D tensors (:meth:`_inflate`); drop what still does not fit, with a reason.
 
         A checkpoint in our own 3-D layout passes untouched (strict loading
-        keeps its meaning). Anything else is converted to our names; tensors
-        that still do not fit are dropped with a reason instead of failing.
+        keeps its meaning): nothing is inflated and nothing dropped.
         """
-        self.last_load_report = None
-        unwrap_release_file(state_dict, prefix)
-        own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
-        if not own:
-            return
-        layout = detect_swin_layout(own)
         target = self.state_dict()
-        if layout is not None:
-            source = {k: state_dict.pop(full) for k, full in own.items()}
-            try:
-                converted, dropped = convert_swin_checkpoint(source, layout, self)
-            except PlanMismatchError as error:
-                raise_plan_mismatch('STViTVideoSwin', str(error))
-            # a 2-D Swin has no pool-size record: the model's own is what it loads
-            converted.update({k: v.clone() for k, v in target.items()
-                              if k.endswith(POOLED_GRID) and k not in converted})
-        else:
-            converted, dropped = {k: state_dict[full] for k, full in own.items()}, {}
         inflated = {}
-        for key, value in list(converted.items()):
+        for key, value in list(conv.tensors.items()):
             if key in target and value.shape != target[key].shape:
                 result = self._inflate(key, value, target[key])
                 if result is not None:
-                    converted[key], inflated[key] = result
+                    conv.tensors[key], inflated[key] = result
         if layout is None and not inflated:
-            return  # our own 3-D checkpoint
-        for key, value in list(converted.items()):
+            return {}
+        for key, value in list(conv.tensors.items()):
             if key not in target:
-                dropped[key] = 'no such tensor in this model'
+                conv.drop(key, 'no such tensor in this model')
             elif value.shape != target[key].shape:
-                dropped[key] = (f'shape {tuple(value.shape)} does not fit '
-                                f'{tuple(target[key].shape)}')
+                conv.drop(key, f'shape {tuple(value.shape)} does not fit '
+                          f'{tuple(target[key].shape)}')
             else:
                 continue
-            del converted[key]
-        for key in own.values():
-            state_dict.pop(key, None)
-        state_dict.update({prefix + k: v for k, v in converted.items()})
-        source_dims = 2 if inflated else 3
-        self.last_load_report = dict(
-            layout=layout or 'stvit', source_dims=source_dims, loaded=sorted(converted),
-            inflated=inflated, not_loaded=dropped,
-            missing=sorted(set(target) - set(converted)))
-        reasons: Dict[str, List[str]] = {}
-        for key, why in sorted(dropped.items()):
-            reasons.setdefault(why, []).append(key)
-        summary = '; '.join(f'{len(keys)} x {why} (e.g. {keys[0]})'
-                            for why, keys in reasons.items()) or 'none'
-        print_log(f'STViTVideoSwin: converted a {source_dims}-D {layout or "stvit"}-layout '
-                  f'checkpoint: {len(converted)} tensors loaded ({len(inflated)} inflated: '
-                  f'{", ".join(sorted(inflated)) or "none"}); missing (kept initialised): '
-                  f'{", ".join(self.last_load_report["missing"]) or "none"}; not loaded: '
-                  f'{summary}', logger='current')
+            del conv.tensors[key]
+        return inflated
+
+    def _load_report(self, layout: Optional[str], conv: Conversion,
+                     adapted: Dict[str, str]) -> dict:
+        """The shared report plus what was inflated and the dims of the source (2 or 3)."""
+        return dict(super()._load_report(layout, conv, adapted), inflated=adapted,
+                    source_dims=2 if adapted else 3)
 
     def init_weights(self) -> None:
         super().init_weights()

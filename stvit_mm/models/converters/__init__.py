@@ -1,24 +1,18 @@
-"""Checkpoint layout converters (pure functions on state dicts)."""
-from .conversion import Conversion, PlanMismatchError
-from .deit import DEIT_LAYOUTS, convert_deit, deit_new_parameter, deit_to_stvit, detect_deit_layout
-from .swin import (SWIN_LAYOUTS, convert_swin, convert_swin_checkpoint, detect_swin_layout,
-                   swin_new_parameter)
+"""Checkpoint layout converters: pure functions on state dicts, one entry point.
 
+``convert(state_dict, layout, model)`` (with ``detect_layout``) is what the
+backbones' load pre-hook (``backbones/foreign_checkpoint.py``) and the whole-checkpoint
+conversion (:mod:`.checkpoint`, behind tools/convert_checkpoint.py) both call.
+:mod:`.checkpoint` builds models, so it is imported on its own, not from here.
+"""
+from .conversion import Conversion, ConversionError, unwrap_checkpoint, unwrap_release_file
+from .deit import DEIT_LAYOUTS, resize_grid_embed
+from .layouts import (FAMILIES, LAYOUTS, convert, detect_layout, family_of, is_our_layout,
+                      new_parameter)
+from .report import compact_keys, format_report, key_patterns
+from .swin import SWIN_LAYOUTS
 
-def unwrap_release_file(state_dict: dict, prefix: str) -> None:
-    """Official DeiT / Swin release files wrap the weights as ``{'model': state_dict}``.
-
-    mmengine's loader only unwraps ``'state_dict'``; unwrap ``'model'`` in place
-    so that those files load through ``init_cfg=dict(type='Pretrained')`` too.
-    """
-    wrapped = state_dict.get(prefix + 'model')
-    if isinstance(wrapped, dict):
-        del state_dict[prefix + 'model']
-        state_dict.update({prefix + k: v for k, v in wrapped.items()})
-
-
-__all__ = ['Conversion', 'PlanMismatchError',
-           'DEIT_LAYOUTS', 'SWIN_LAYOUTS', 'convert_deit', 'convert_swin',
-           'convert_swin_checkpoint', 'deit_new_parameter', 'deit_to_stvit',
-           'detect_deit_layout', 'detect_swin_layout', 'swin_new_parameter',
-           'unwrap_release_file']
+__all__ = ['Conversion', 'ConversionError', 'DEIT_LAYOUTS', 'FAMILIES', 'LAYOUTS',
+           'SWIN_LAYOUTS', 'compact_keys', 'convert', 'detect_layout',
+           'family_of', 'format_report', 'is_our_layout', 'key_patterns', 'new_parameter',
+           'resize_grid_embed', 'unwrap_checkpoint', 'unwrap_release_file']

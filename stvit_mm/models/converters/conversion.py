@@ -1,12 +1,19 @@
-"""What a converter did with every key: the result type shared by the converters."""
+"""What a converter did with every key (the result type shared by the converters), and the
+release-file unwrapping every loading path shares."""
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from torch import Tensor
 
+from .report import compact_keys
 
-class PlanMismatchError(ValueError):
-    """A checkpoint of another sparsification plan (see ``Conversion.plan_mismatch``)."""
+# mmengine checkpoints hold the weights under 'state_dict', official DeiT / Swin / STViT-R
+# release files under 'model'.
+WRAPPERS = ('state_dict', 'model')
+
+
+class ConversionError(ValueError):
+    """A checkpoint that cannot be converted as asked; the message says what to change."""
 
 
 @dataclass
@@ -46,3 +53,42 @@ class Conversion:
     def not_loaded(self) -> Dict[str, str]:
         """Every source key that was not converted, and why (what load hooks report)."""
         return {**self.dropped, **self.unmapped}
+
+
+def unwrap_checkpoint(obj: object, name: str = 'checkpoint') -> Dict[str, Tensor]:
+    """The tensors of ``{'state_dict': ...}`` (mmengine), ``{'model': ...}`` (official) or a bare
+    state dict, without DistributedDataParallel's ``module.`` prefix.
+
+    Raises:
+        ConversionError: ``obj`` holds no state dict, or values that are not tensors.
+    """
+    for wrapper in WRAPPERS:
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise ConversionError(f'{name} holds no state dict (expected a dict of tensors, or one '
+                              "under 'state_dict' or 'model')")
+    not_tensors = [k for k, v in obj.items() if not isinstance(v, Tensor)]
+    if not_tensors:
+        raise ConversionError(f'{name} is not a state dict: {compact_keys(not_tensors)} are not '
+                              'tensors')
+    if all(k.startswith('module.') for k in obj):
+        return {k[len('module.'):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def unwrap_release_file(state_dict: dict, prefix: str) -> None:
+    """In a load pre-hook: unwrap a release file's ``{prefix}model`` dict in place.
+
+    mmengine's loader unwraps ``'state_dict'`` only, so an official DeiT / Swin
+    file reaches the hooks as ``{'model': {...}}``; unwrapped here, it loads
+    through ``init_cfg=dict(type='Pretrained')`` too. (:func:`unwrap_checkpoint`
+    is the same for a whole file read by a tool.)
+    """
+    for wrapper in WRAPPERS:
+        wrapped = state_dict.get(prefix + wrapper)
+        if isinstance(wrapped, dict):
+            del state_dict[prefix + wrapper]
+            state_dict.update({prefix + k: v for k, v in wrapped.items()})
+            return

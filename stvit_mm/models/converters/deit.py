@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch.nn.functional as F
 from torch import Tensor
 
-from .conversion import Conversion, PlanMismatchError
+from .conversion import Conversion
 
 DEIT_LAYOUTS = ('mmpretrain', 'timm')
 
@@ -80,15 +80,14 @@ def _layer_targets(num_full_layers: int, num_semantic_layers: int,
     return targets
 
 
-def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
-                 num_semantic_layers: int, recovery: bool, grid: Tuple[int, int]) -> Conversion:
-    """Convert a DeiT backbone state dict (no prefix) to STViT names.
+def convert_deit(state_dict: Dict[str, Tensor], layout: str, model) -> Conversion:
+    """Convert a DeiT backbone state dict (no prefix) for ``model`` (an STViT).
 
     Args:
         state_dict: DeiT backbone tensors.
         layout: one of :data:`DEIT_LAYOUTS`.
-        num_full_layers, num_semantic_layers, recovery: the STViT plan.
-        grid: STViT's stored position-embedding grid (h, w).
+        model: the target; its plan (``num_full_layers``, ``num_semantic_layers``,
+            ``recovery_enabled``) places the blocks, its ``pos_grid`` sizes ``pos_embed``.
 
     Returns:
         every source key converted, dropped by design or unmapped (:class:`Conversion`).
@@ -96,7 +95,9 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: in
     if layout not in _LAYOUT:
         raise ValueError(f'unknown DeiT layout {layout!r}; expected one of {DEIT_LAYOUTS}')
     spec = _LAYOUT[layout]
-    targets = _layer_targets(num_full_layers, num_semantic_layers, recovery)
+    grid = model.pos_grid
+    targets = _layer_targets(model.num_full_layers, model.num_semantic_layers,
+                             model.recovery_enabled)
     conv = Conversion()
     depth = 1 + max((int(m.group(1)) for m in map(spec['block'].match, state_dict) if m),
                     default=-1)
@@ -134,25 +135,11 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: in
     return conv
 
 
-def deit_to_stvit(state_dict: Dict[str, Tensor], layout: str, num_full_layers: int,
-                  num_semantic_layers: int, recovery: bool,
-                  grid: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
-    """:func:`convert_deit` as (converted tensors, {source key: why it was not loaded}).
-
-    Raises:
-        PlanMismatchError: the checkpoint has another depth than the plan.
-    """
-    conv = convert_deit(state_dict, layout, num_full_layers, num_semantic_layers, recovery, grid)
-    if conv.plan_mismatch:
-        raise PlanMismatchError(conv.plan_mismatch)
-    return conv.tensors, conv.not_loaded
-
-
-def deit_new_parameter(key: str) -> Optional[str]:
+def deit_new_parameter(key: str, layout: Optional[str] = None) -> Optional[str]:
     """Why our STViT parameter ``key`` cannot come from a DeiT checkpoint, or None.
 
     These are what STViT adds to DeiT's blocks: the global centres G and the
-    layer scales of the generator and recovery layers.
+    layer scales of the generator and recovery layers (the same for every DeiT ``layout``).
     """
     if key == 'generator.centres':
         return 'global centres G (STViT only)'

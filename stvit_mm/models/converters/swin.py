@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .conversion import Conversion, PlanMismatchError
+from .conversion import Conversion
 
 SWIN_LAYOUTS = ('openmmlab', 'official', 'official-stvit-r')
 
@@ -254,19 +254,6 @@ def convert_swin(state_dict: Dict[str, Tensor], layout: str, model) -> Conversio
     for path, params in blocks.items():
         _join_qkv_halves(path, params, conv)
     return conv
-
-
-def convert_swin_checkpoint(state_dict: Dict[str, Tensor], layout: str,
-                            model) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
-    """:func:`convert_swin` as (converted tensors, {source key: why it was not loaded}).
-
-    Raises:
-        PlanMismatchError: the checkpoint has another structure than ``model``.
-    """
-    conv = convert_swin(state_dict, layout, model)
-    if conv.plan_mismatch:
-        raise PlanMismatchError(conv.plan_mismatch)
-    return conv.tensors, conv.not_loaded
 
 
 def swin_new_parameter(key: str, layout: str) -> Optional[str]:

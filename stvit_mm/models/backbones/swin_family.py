@@ -1,0 +1,215 @@
+"""What STViTSwin and STViTVideoSwin share: patch merging, the stage (window blocks, then
+dumbbell units), and the backbone base class (arch resolution, stages, freezing, forward)."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ...utils.safe_checkpoint import use_safe_checkpoint_loading
+from ..layers import drop_path_rates
+from ..layers.grouping import pad_grid, tokens_to_map
+from ..layers.unit import WindowedDumbbellUnit, real_semantic_grid, semantic_tokens_to_grid
+from ..layers.window import WindowBlock
+from .foreign_checkpoint import ConvertsForeignCheckpoints
+
+
+def units_in_deepest_stage(depths: Sequence[int]) -> Tuple[int, ...]:
+    """Dumbbell units per stage: the deepest stage (the first of equals) becomes units of 6
+    layers, as stage 3 of the official STViT-R-Swin; the others stay Swin stages."""
+    deepest = max(range(len(depths)), key=lambda i: (depths[i], -i))
+    return tuple(d // 6 if i == deepest else 0 for i, d in enumerate(depths))
+
+
+class PatchMerging(nn.Module):
+    """2x2 spatial neighbours -> one token with twice the channels (Swin), odd grids zero-padded.
+
+    Merges the last two grid dims (H, W); leading dims (video frames) stay, as
+    in Video Swin. Concatenation order (0,0), (1,0), (0,1), (1,1) as in the
+    official Swin; mmdet/mmpretrain checkpoints (unfold order) are reordered on load.
+    """
+
+    def __init__(self, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
+
+    def forward(self, x: Tensor, grid: Tuple[int, ...]) -> Tuple[Tensor, Tuple[int, ...]]:
+        B, N, C = x.shape
+        x, _ = pad_grid(x.reshape(B, *grid, C), (1, ) * (len(grid) - 2) + (2, 2))
+        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+                       x[..., 1::2, 1::2, :]], dim=-1)
+        new_grid = tuple(x.shape[1:-1])
+        return self.reduction(self.norm(x.reshape(B, -1, 4 * C))), new_grid
+
+
+class SwinStage(nn.Module):
+    """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end.
+
+    Serves Swin (2-D windows) and Video Swin (3-D windows, ``fit_window``).
+    """
+
+    def __init__(self, dim: int, num_heads: int, depth: int, num_units: int,
+                 window: Sequence[int], unit_cfg: dict, recover_last: bool, mlp_ratio: float,
+                 qkv_bias: bool, drop: float, drop_path: List[float], out_dim: Optional[int],
+                 with_cp: bool, fit_window: bool = False) -> None:
+        super().__init__()
+        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
+        plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
+        if plain < 0:
+            raise ValueError(f'a stage of depth {depth} cannot hold {num_units} units of '
+                             f'{unit_depth} layers; use fewer units or a deeper stage')
+        self.window, self.with_cp = tuple(window), with_cp
+        common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+                      fit_window=fit_window)
+        shift = tuple(w // 2 for w in self.window)
+        rates = iter(drop_path)
+        self.blocks = nn.ModuleList([
+            WindowBlock(window=self.window, shift=shift if i % 2 else None, drop=drop,
+                        drop_path=next(rates), **common) for i in range(plain)])
+        self.units = nn.ModuleList()
+        for u in range(num_units):
+            recovery = recover_last or u < num_units - 1
+            n = unit_depth - (0 if recovery else 1)
+            self.units.append(WindowedDumbbellUnit(
+                window=self.window, recovery=recovery, drop=drop,
+                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
+        self.downsample = PatchMerging(dim, out_dim) if out_dim else None
+
+    def _run(self, module: nn.Module, *args):
+        if self.with_cp and self.training and args[0].requires_grad:
+            return cp.checkpoint(module, *args, use_reentrant=False)
+        return module(*args)
+
+    def forward(self, x: Tensor, grid: Tuple[int, int]):
+        """Returns (stage output, its grid, downsampled tokens or None, their grid)."""
+        for blk in self.blocks:
+            x = self._run(blk, x, grid)
+        for unit in self.units:
+            recovered, semantic = self._run(unit, x, grid)
+            if recovered is None:  # STViT without recovery: the semantic grid goes on,
+                window = unit.window_for(grid)  # less the tokens pooled from padding only
+                x = semantic_tokens_to_grid(semantic, grid, window, unit.pool_size)
+                full = unit.semantic_grid(grid)
+                grid = real_semantic_grid(grid, window, unit.pool_size)
+                if grid != full:
+                    x = x.reshape(x.shape[0], *full, x.shape[-1])[
+                        (slice(None), ) + tuple(slice(0, e) for e in grid)]
+                    x = x.reshape(x.shape[0], -1, x.shape[-1])
+            else:
+                x = recovered
+        if self.downsample is None:
+            return x, grid, None, None
+        down, down_grid = self.downsample(x, grid)
+        return x, grid, down, down_grid
+
+
+class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
+    """What STViTSwin and STViTVideoSwin share: arch resolution, stages, freezing, forward,
+    and the converting load pre-hook (Swin-family checkpoints, see ``foreign_checkpoint.py``).
+
+    Subclasses set ``arch_zoo`` (name -> settings) and ``arch_defaults``
+    (optional arch-dict keys -> default, or a callable of the depths), build
+    ``patch_embed``, call :meth:`_build_stages` and :meth:`_install_checkpoint_hooks`.
+    """
+    checkpoint_family = 'swin'  # Swin / STViT-R-Swin checkpoints are converted on load
+    arch_zoo: Dict[str, dict] = {}
+    arch_defaults: Dict[str, object] = {}
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name}: arch must be a str or dict, got {type(arch).__name__}')
+        allowed = {'embed_dims', 'depths', 'num_heads'} | set(cls.arch_defaults)
+        unknown = set(arch) - allowed
+        if unknown:
+            raise ValueError(f'{name}: unknown arch keys {sorted(unknown)}; allowed '
+                             f'{sorted(allowed)}')
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'{name}: arch dict misses {sorted(missing)}')
+        depths = tuple(arch['depths'])
+        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
+                        num_heads=tuple(arch['num_heads']))
+        for key, default in cls.arch_defaults.items():
+            value = arch[key] if key in arch else (
+                default(depths) if callable(default) else default)
+            settings[key] = tuple(value) if isinstance(value, (list, tuple)) else value
+        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
+            raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
+        return settings
+
+    def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
+        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
+        use_safe_checkpoint_loading()
+
+    def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f'{type(self).__name__}: out_indices {tuple(out_indices)} must be '
+                             f'non-empty and lie in 0..{num_stages - 1}')
+
+    def _build_stages(self, arch: dict, window: Tuple[int, ...], unit_cfg: dict,
+                      recovery: bool, mlp_ratio: float, qkv_bias: bool, drop_rate: float,
+                      drop_path_rate: float, with_cp: bool, fit_window: bool) -> None:
+        """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
+        dims = self.num_features
+        last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
+        if not recovery and last_sparse in self.out_indices:
+            raise ValueError(f'{type(self).__name__}: with recovery=False stage {last_sparse} '
+                             f'hands its semantic token grid on, not a feature map; remove '
+                             f'{last_sparse} from out_indices {self.out_indices} or set '
+                             'recovery=True')
+        rates = drop_path_rates(drop_path_rate, sum(arch['depths']))
+        self.stages = nn.ModuleList()
+        start = 0
+        for i, (depth, heads, units) in enumerate(
+                zip(arch['depths'], arch['num_heads'], arch['units'])):
+            self.stages.append(SwinStage(
+                dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
+                mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
+            start += depth
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+
+    def _freeze_stages(self) -> None:
+        """Freeze ``patch_embed`` (frozen_stages >= 0) and stages ``< frozen_stages`` with
+        their output norms, as mmdet's Swin does."""
+        frozen = [self.patch_embed] if self.frozen_stages >= 0 else []
+        for i in range(min(self.frozen_stages, len(self.stages))):
+            frozen.append(self.stages[i])
+            if i in self.out_indices:
+                frozen.append(getattr(self, f'norm{i}'))
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'SwinFamilyBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and getattr(self, 'norm_eval', False):
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def forward_stages(self, tokens: Tensor, grid: Tuple[int, ...]) -> List[Tensor]:
+        """Embedded tokens on ``grid`` -> the normalised maps of ``out_indices``."""
+        tokens = self.drop_after_pos(tokens)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            out, out_grid, tokens, grid = stage(tokens, grid)
+            if i in self.out_indices:
+                outs.append(tokens_to_map(getattr(self, f'norm{i}')(out), out_grid))
+        return outs
