@@ -21,7 +21,7 @@ from mmpretrain.models import VisionTransformer
 from safetensors.torch import save_file
 
 import convert_checkpoint as tool
-from stvit_mm.analysis import build_model, load_config
+from stvit_mm.utils import build_model, load_config
 from stvit_mm.models import STViT, STViTSwin
 from stvit_mm.models.converters import checkpoint as conversion
 from stvit_mm.models.converters import compact_keys

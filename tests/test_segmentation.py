@@ -18,7 +18,7 @@ from PIL import Image
 
 import test as test_tool  # tools/test.py (tools/ is on sys.path, see conftest)
 import train as train_tool
-from stvit_mm.analysis import build_model, load_config
+from stvit_mm.utils import build_model, load_config
 from stvit_mm.datasets.synthetic_ade20k import (SYNTHETIC_ADE20K_CLASSES, make_ade20k_style,
                                                 majority_class_baseline)
 from stvit_mm.models import STViTSwin

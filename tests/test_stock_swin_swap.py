@@ -16,7 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from stvit_mm.analysis import build_model
+from stvit_mm.utils import build_model
 
 PACKAGES = ('mmdet', 'mmseg', 'mmpretrain', 'mmaction')
 SWAP = {'SwinTransformer': 'STViTSwin', 'SwinTransformer3D': 'STViTVideoSwin'}

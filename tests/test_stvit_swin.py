@@ -199,7 +199,7 @@ def test_official_settings_flops_differ_from_official_only_by_redundant_projecti
     """Official STViT-R-Swin-S: 5.80 GMACs at 224 (method.md). The official code projects the
     keys/values of each unfolded 10x10 neighbourhood (4 windows x (100 + 9) tokens) instead of
     each of the 196 + 36 tokens once, per unit: ours is lower by exactly that redundancy."""
-    from stvit_mm.analysis.complexity import count_flops
+    from stvit_mm.analysis import count_flops
     model = STViTSwin('small', preset='official', out_indices=(3, )).eval()
     with torch.no_grad():
         ours = count_flops(model, (torch.randn(1, 3, 224, 224), ))['flops'] + 768 * 1000

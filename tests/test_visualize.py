@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import visualize_semantic_tokens
-from stvit_mm.analysis import build_model, load_config
+from stvit_mm.utils import build_model, load_config
 from stvit_mm.analysis.semantic_maps import semantic_maps
 from stvit_mm.analysis.visualize import build_visualization_model, image_to_input, load_image
 from stvit_mm.models.backbones.stvit_swin import STViTSwin

@@ -37,7 +37,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis import ConfigError, build_model, load_config  # noqa: E402
+from stvit_mm.utils import ConfigError, build_model, load_config  # noqa: E402
 from stvit_mm.models.converters import ConversionError, format_report  # noqa: E402
 from stvit_mm.models.converters.checkpoint import (  # noqa: E402
     SOURCES, TARGET_ARCHS, Target, convert_checkpoint, load_source, save_result,
