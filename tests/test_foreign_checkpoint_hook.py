@@ -11,12 +11,13 @@ import os
 import pytest
 import torch
 from mmengine.runner import Runner
+from mmpretrain.models import VisionTransformer
 
 from stvit_mm.models.converters import ConversionError
 from stvit_mm.models.converters.whole_model import load_foreign_checkpoint
 from stvit_mm.utils import build_model, load_config
 from test_convert_checkpoint import (TINY_SWIN, official_stvit_r_swin,
-                                     official_stvit_r_swin_state_dict)
+                                     official_stvit_r_swin_state_dict, timm_deit_state_dict)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'configs/classification/stvit_r_swin_t_in1k.py')
@@ -101,3 +102,25 @@ def test_release_of_another_plan_is_refused_in_one_line(tmp_path, official_relea
     assert message.startswith(f'{path}: cannot convert for ImageClassifier: the checkpoint has '
                               'another sparsification plan than the target: stage 2 block 1 is '
                               'a STViT-R layer')
+
+
+def test_timm_deit_file_into_a_built_classifier_fills_backbone_and_head(tmp_path):
+    """The non-Runner path (an inferencer's model): the DeiT head is ``head.layers.head``."""
+    torch.manual_seed(0)
+    config = os.path.join(ROOT, 'configs/classification/stvit_deit_t_synthetic.py')
+    model = build_model(load_config(config))  # DeiT-T, 64x64 input, patch 8, 4 classes
+    vit = VisionTransformer(arch='deit-tiny', img_size=64, patch_size=8)
+    timm = timm_deit_state_dict(vit.state_dict(), num_classes=4)
+    path = str(tmp_path / 'deit_tiny_timm.pth')
+    torch.save({'model': timm}, path)
+
+    result = load_foreign_checkpoint(model, path)
+    assert (result.layout, result.source) == ('timm', 'deit-official')
+    assert set(result.dropped) == {'cls_token'}
+    assert result.new and all(k.startswith('backbone.generator.') for k in result.new)  # STViT's
+    ours = model.state_dict()
+    for source_key, our_key in (('head.weight', 'head.layers.head.weight'),
+                                ('head.bias', 'head.layers.head.bias'),
+                                ('blocks.0.attn.qkv.weight', 'backbone.blocks.0.attn.qkv.weight'),
+                                ('norm.weight', 'backbone.norm.weight')):
+        assert torch.equal(ours[our_key], timm[source_key]), our_key
