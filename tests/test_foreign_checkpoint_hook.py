@@ -40,8 +40,11 @@ def official_release(tmp_path_factory):
     return path, source, official
 
 
-def make_runner(tmp_path, load_from, options=(), hooks=()):
+def make_runner(tmp_path, load_from, options=(), hooks=(), ignore=None):
     cfg = load_config(CONFIG, dict(TINY, **dict(options)))
+    assert cfg.custom_hooks[-1].type == 'ForeignCheckpointHook'  # the config adds it
+    if ignore is not None:
+        cfg.custom_hooks[-1].ignore = ignore
     cfg.custom_hooks = list(hooks) + cfg.custom_hooks
     cfg.work_dir, cfg.load_from = str(tmp_path / 'work'), load_from
     cfg.experiment_name = f'{tmp_path.name}'  # one log folder per test
@@ -104,6 +107,19 @@ def test_release_of_another_plan_is_refused_in_one_line(tmp_path, official_relea
                               'a STViT-R layer')
 
 
+def test_unmapped_trained_key_is_refused_unless_ignored(tmp_path, official_release):
+    path, source, official = official_release
+    stray = str(tmp_path / 'stray.pth')
+    torch.save({'model': dict(official, **{'layers.1.adapter.weight': torch.ones(3)})}, stray)
+    with pytest.raises(ConversionError, match=r'1 source key with no place in the target:\n'
+                       r'    layers\.1\.adapter\.weight: '):
+        make_runner(tmp_path, stray).load_or_resume()
+
+    runner = make_runner(tmp_path, stray, ignore=['adapter'])  # the tool's --ignore adapter
+    runner.load_or_resume()
+    assert_holds(runner.model, source, official)
+
+
 def test_timm_deit_file_into_a_built_classifier_fills_backbone_and_head(tmp_path):
     """The non-Runner path (an inferencer's model): the DeiT head is ``head.layers.head``."""
     torch.manual_seed(0)
@@ -117,7 +133,8 @@ def test_timm_deit_file_into_a_built_classifier_fills_backbone_and_head(tmp_path
     result = load_foreign_checkpoint(model, path)
     assert (result.layout, result.source) == ('timm', 'deit-official')
     assert set(result.dropped) == {'cls_token'}
-    assert result.new and all(k.startswith('backbone.generator.') for k in result.new)  # STViT's
+    # new: only what STViT adds to DeiT (the generator's layer scales and centres)
+    assert result.new and all(k.startswith('backbone.generator.') for k in result.new)
     ours = model.state_dict()
     for source_key, our_key in (('head.weight', 'head.layers.head.weight'),
                                 ('head.bias', 'head.layers.head.bias'),
