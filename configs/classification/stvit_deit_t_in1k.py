@@ -3,6 +3,9 @@
 # the type changes; the head's in_channels stays that of the stock config.
 _base_ = 'mmpretrain::deit/deit-tiny_4xb256_in1k.py'
 custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
+# load_from may name an official / timm classifier release: converted on load, head included
+# (stvit_mm/engine/foreign_checkpoint.py); appended to the stock recipe's hooks (DeiT-B: EMA).
+custom_hooks = _base_.get('custom_hooks', []) + [dict(type='ForeignCheckpointHook')]
 
 model = dict(backbone=dict(type='STViT'))
 

@@ -2,6 +2,9 @@
 # STViT-R-Swin-S config (see there) at Swin-B width on the stock mmpretrain Swin-B recipe.
 _base_ = 'mmpretrain::swin_transformer/swin-base_16xb64_in1k.py'
 custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
+# load_from may name an official / timm classifier release: converted on load, head included
+# (stvit_mm/engine/foreign_checkpoint.py); appended to the stock recipe's hooks (DeiT-B: EMA).
+custom_hooks = _base_.get('custom_hooks', []) + [dict(type='ForeignCheckpointHook')]
 
 model = dict(
     backbone=dict(

@@ -1,11 +1,15 @@
 # STViT-R-Swin-S on ImageNet-1k, as the official STViT-R-Swin-S checkpoint was trained: the stock
 # mmpretrain Swin-S recipe (AdamW, 300 epochs, Mixup/CutMix, label smoothing) with the backbone
-# swapped. The preset below is the official code's settings, so an official checkpoint's backbone
-# loads through `model.backbone.init_cfg=dict(type='Pretrained', checkpoint=PATH)` (converted on
-# load; a backbone's hook cannot see the official `head`: tools/convert_checkpoint.py --config
-# this file maps it onto `head.fc`, for load_from). Neck (GAP) and head stay stock.
+# swapped. The preset below is the official code's settings, so an official checkpoint loads
+# whole through `load_from=PATH` (backbone converted, official `head` onto `head.fc`: the
+# ForeignCheckpointHook below), its backbone alone through
+# `model.backbone.init_cfg=dict(type='Pretrained', checkpoint=PATH)`. Neck (GAP) and head stay
+# stock.
 _base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
 custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
+# load_from may name an official / timm classifier release: converted on load, head included
+# (stvit_mm/engine/foreign_checkpoint.py); appended to the stock recipe's hooks (DeiT-B: EMA).
+custom_hooks = _base_.get('custom_hooks', []) + [dict(type='ForeignCheckpointHook')]
 
 model = dict(
     backbone=dict(

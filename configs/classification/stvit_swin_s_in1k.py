@@ -7,6 +7,9 @@
 # runs on 4x4 tokens instead of 7x7. Neck (GAP) and head stay stock. See STViTSwin's docstring.
 _base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
 custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
+# load_from may name an official / timm classifier release: converted on load, head included
+# (stvit_mm/engine/foreign_checkpoint.py); appended to the stock recipe's hooks (DeiT-B: EMA).
+custom_hooks = _base_.get('custom_hooks', []) + [dict(type='ForeignCheckpointHook')]
 
 model = dict(
     backbone=dict(

@@ -104,6 +104,15 @@ def describe_errors(errors, target_name: str) -> str:
 def format_report(result, src: str, dst: str) -> str:
     """One paragraph about a ``Result``: what was mapped, dropped, ignored, left at
     initialisation, and how to load ``dst``."""
+    return '; '.join(_report_parts(result, src)) + f'. Wrote {dst}: {_how_to_load(result, dst)}.'
+
+
+def format_load_report(result, src: str) -> str:
+    """:func:`format_report` for a checkpoint converted while it is loaded (nothing written)."""
+    return '; '.join(_report_parts(result, src)) + '. Loading the converted tensors.'
+
+
+def _report_parts(result, src: str) -> List[str]:
     backbone_written = len(result.state_dict) - len(result.carried)
     parts = [f'Converted {src} (--from {result.source}, {result.layout} layout) for '
              f'{result.target}: {len(result.source_keys)} source tensors, '
@@ -125,7 +134,7 @@ def format_report(result, src: str, dst: str) -> str:
                      f'{len(result.new)}: {_describe_new(result)}')
     else:
         parts.append('no key left at initialisation')
-    return '; '.join(parts) + f'. Wrote {dst}: {_how_to_load(result, dst)}.'
+    return parts
 
 
 def _describe_new(result) -> str:
