@@ -8,15 +8,13 @@ refuse another sparsification plan, and leave a report in ``last_load_report``.
 
 The classifier head is not mapped here, and cannot be: a backbone's hook sees
 the keys under its own prefix only (torch hands a child the keys that start
-with ``backbone.``). Loaded into a backbone, an official file's ``head.*`` is
-outside the model (dropped, and reported); loaded into a whole classifier with
-``load_from`` or the classifier's ``init_cfg``, none of an official file's keys
-start with ``backbone.`` (official files are bare backbones plus ``head``), so
-nothing of it reaches the backbone either. The path that maps a whole official
-classifier -- backbone converted, ``head.weight/bias`` -> ``head.fc.*`` -- is the
-whole-model conversion, :func:`stvit_mm.models.converters.checkpoint.convert_checkpoint`
-(``tools/convert_checkpoint.py --config CLASSIFIER_CONFIG``), whose output
-``load_from`` then reads exactly.
+with ``backbone.``), and an official file (a bare backbone plus ``head``) has
+no ``backbone.`` keys. Whole official classifiers are converted one level up,
+by the same :func:`~stvit_mm.models.converters.checkpoint.convert_checkpoint`:
+``load_from`` through :class:`stvit_mm.engine.ForeignCheckpointHook` (our
+classification configs add it), models built in Python through
+:func:`stvit_mm.models.converters.whole_model.load_foreign_checkpoint`, files
+through ``tools/convert_checkpoint.py --config CLASSIFIER_CONFIG``.
 """
 from typing import Dict, Optional
 
