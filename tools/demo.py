@@ -1,18 +1,7 @@
 #!/usr/bin/env python
 """`make demo`: the main job end to end on generated data.
 
-Detection (the main use):
- 1. generate a small COCO-format instance set (stvit_mm.datasets.make_coco_instance);
- 2. train Mask R-CNN STViT-R-Swin-T on it with tools/train.py (real mmengine Runner);
- 3. evaluate with tools/test.py: COCO bbox / segm mAP (pycocotools);
- 4. FLOPs and CPU throughput at 800x1333 vs stock Mask R-CNN Swin-T (backbone and whole model).
-Classification:
- 5. train + evaluate STViT-DeiT-Tiny on a generated ImageNet-format set;
- 6. FLOPs and CPU throughput of STViT-DeiT-S vs DeiT-S at 224x224.
-Finally:
- 7. mmdet's DetInferencer draws the trained detector's boxes and masks on a validation image.
-
-The steps live in stvit_mm/demos/detection.py.
+The steps (listed there) run in stvit_mm/demos/detection.py.
 """
 import argparse
 import os

@@ -1,16 +1,7 @@
 #!/usr/bin/env python
 """`make demo-seg`: semantic segmentation with UperNet STViT-R-Swin-T end to end on generated data.
 
- 1. generate an ADE20K-layout set, 5 textured stuff classes, label 0 = unlabelled
-    (stvit_mm.datasets.make_ade20k_style);
- 2. train UperNet STViT-R-Swin-T from scratch on 128x128 crops with tools/train.py (real
-    mmengine Runner, mmseg BaseSegDataset, pipeline and IoUMetric);
- 3. evaluate the final checkpoint with tools/test.py (mIoU, overlays with --show-dir) beside
-    the mIoU of predicting the most frequent class everywhere, scored the same way;
- 4. params, MACs (tools/get_flops.py's counter) and CPU throughput (tools/benchmark.py's
-    harness) at 512x512 vs stock UperNet Swin-T (mmseg), backbone and whole model.
-
-The steps live in stvit_mm/demos/segmentation.py.
+The steps (listed there) run in stvit_mm/demos/segmentation.py.
 """
 import argparse
 import os

@@ -1,16 +1,7 @@
 #!/usr/bin/env python
 """`make demo-video`: video recognition with STViT-R Video Swin-T end to end on generated clips.
 
- 1. generate a Kinetics-style raw-frame set, 8 directions of motion
-    (stvit_mm.datasets.make_kinetics_rawframes);
- 2. train STViT-R Video Swin-T from scratch on 8x32x32 clips with tools/train.py (real
-    mmengine Runner, mmaction2 RawframeDataset, pipeline and AccMetric);
- 3. evaluate the final checkpoint with tools/test.py: top-1 / top-5 accuracy;
- 4. FLOPs (tools/get_flops.py's counter) and CPU throughput (tools/benchmark.py's harness) on
-    32x224x224 clips vs stock Video Swin-T (mmaction2), and vs the same Video Swin-T in our
-    code without dumbbell units (what token sparsification alone gives).
-
-The steps live in stvit_mm/demos/video.py.
+The steps (listed there) run in stvit_mm/demos/video.py.
 """
 import argparse
 import os

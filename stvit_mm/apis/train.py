@@ -7,22 +7,13 @@ from typing import Optional
 from mmengine.config import Config
 
 from ..datasets.image_errors import name_unreadable_images
-from ..utils.config import check_data_paths, load_config
+from ..utils.config import add_custom_import, check_data_paths, load_config
 from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
 
 
 def default_work_dir(config: str) -> str:
     """``./work_dirs/<config name>``, where OpenMMLab tools put a run without --work-dir."""
     return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
-
-
-def add_custom_import(cfg: Config, module: str) -> None:
-    """Name ``module`` in ``cfg.custom_imports`` (once), so the dumped config imports it."""
-    custom = cfg.setdefault('custom_imports', dict(imports=[], allow_failed_imports=False))
-    imports = custom.get('imports') or []
-    imports = [imports] if isinstance(imports, str) else list(imports)
-    if module not in imports:
-        custom['imports'] = imports + [module]
 
 
 def train_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,

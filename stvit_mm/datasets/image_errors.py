@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 from mmcv.transforms import LoadImageFromFile
 from mmengine.registry import TRANSFORMS
 
+from ..utils.config import add_custom_import
+
 FIX = ('the file is missing, empty or not a decodable image: restore or regenerate it, or '
        'remove its entry from the annotation file (to skip unreadable images in training '
        'instead, set ignore_empty=True in LoadImageFromFile)')
@@ -81,10 +83,5 @@ def name_unreadable_images(cfg, splits: Sequence[str] = ('train', 'val', 'test')
     """
     replaced = sum(_replace_loaders(cfg.get(f'{split}_dataloader')) for split in splits)
     if replaced:
-        custom = cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False)
-        imports = custom.get('imports') or []
-        imports = [imports] if isinstance(imports, str) else list(imports)
-        if MODULE not in imports:
-            custom['imports'] = imports + [MODULE]
-        cfg.custom_imports = custom
+        add_custom_import(cfg, MODULE)
     return replaced

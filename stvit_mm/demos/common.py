@@ -68,7 +68,8 @@ def compare(stock: str, ours: str, names: Tuple[str, str], shape: Tuple[int, int
     lines = [table(rows)]
     for part in ('backbone', 'whole model') if backbone_rows else ('whole model', ):
         key = 'backbone_' if part == 'backbone' else ''
-        lines.append(f'{part} FLOPs ratio: {flops[1][key + "flops"] / flops[0][key + "flops"]:.3f}x')
+        ratio = flops[1][key + 'flops'] / flops[0][key + 'flops']
+        lines.append(f'{part} FLOPs ratio: {ratio:.3f}x')
     lines.append(f'input {shape[0]}x{shape[1]}, batch {batch_size}, CPU, '
                  f'{torch.get_num_threads()} threads')
     return '\n'.join(lines)

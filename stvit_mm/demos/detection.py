@@ -35,7 +35,8 @@ def detection(args: argparse.Namespace, root: str) -> Tuple[str, str, str]:
     data_root = osp.join(root, 'data/generated/coco_synthetic') + '/'
     work_dir = osp.join(root, 'work_dirs/demo_mask_rcnn_stvit_r_swin_t')
     os.makedirs(work_dir, exist_ok=True)
-    print('[1/7] generating the COCO-format demo set in data/generated/coco_synthetic', flush=True)
+    print('[1/7] generating the COCO-format demo set in data/generated/coco_synthetic',
+          flush=True)
     made = make_coco_instance(data_root)
     print(f'      {made["train"]["images"]} train / {made["val"]["images"]} val images, '
           f'{made["train"]["annotations"]} / {made["val"]["annotations"]} objects, '
@@ -44,9 +45,10 @@ def detection(args: argparse.Namespace, root: str) -> Tuple[str, str, str]:
     opts += [f'{s}_evaluator.ann_file={data_root}annotations/instances_val.json'
              for s in ('val', 'test')]
     if args.det_iters:
-        opts += [f'train_cfg.max_iters={args.det_iters}', f'train_cfg.val_interval={args.det_iters}',
-                 f'default_hooks.checkpoint.interval={args.det_iters}',
-                 f'param_scheduler.1.T_max={args.det_iters}', f'param_scheduler.1.end={args.det_iters}']
+        iters = args.det_iters
+        opts += [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+                 f'default_hooks.checkpoint.interval={iters}',
+                 f'param_scheduler.1.T_max={iters}', f'param_scheduler.1.end={iters}']
     print('[2/7] training Mask R-CNN STViT-R-Swin-T from scratch (a few minutes)', flush=True)
     run_tool([sys.executable, 'tools/train.py', DET_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
