@@ -29,9 +29,10 @@ sys.meta_path.insert(0, BlockTaskPackages())
 '''
 
 
-def run_without_task_packages(repo_root, code):
-    """Run ``code`` after :data:`BLOCK_TASK_PACKAGES` in a new interpreter; its stdout."""
-    script = BLOCK_TASK_PACKAGES + textwrap.dedent(code)
+def run_without_task_packages(repo_root, code, block=True):
+    """Run ``code`` after :data:`BLOCK_TASK_PACKAGES` (unless not ``block``) in a new
+    interpreter; its stdout."""
+    script = (BLOCK_TASK_PACKAGES if block else '') + textwrap.dedent(code)
     env = dict(os.environ, PYTHONPATH=repo_root)
     proc = subprocess.run([sys.executable, '-c', script], cwd=repo_root, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -133,3 +134,16 @@ def test_import_changes_nothing_in_other_libraries(repo_root):
     ''')
     assert out.splitlines() == ['loader True', 'transform True', 'environment True',
                                 'after engine stvit_mm.utils.safe_checkpoint']
+
+
+def test_installed_task_packages_are_not_imported_by_the_core(repo_root):
+    """With every task package installed, importing the core imports none of them (the
+    mmaction2 DRN shim of stvit_mm.compat only locates mmaction; it puts a stub for the
+    module missing from mmaction2 1.2.0's wheel into sys.modules)."""
+    out = run_without_task_packages(repo_root, '''
+        import sys
+        import stvit_mm.models, stvit_mm.datasets, stvit_mm.apis
+        print(sorted(name for name in sys.modules
+                     if name in ('mmdet', 'mmpretrain', 'mmaction', 'mmseg', 'mmaction.models')))
+    ''', block=False)
+    assert out.strip() == '[]'
