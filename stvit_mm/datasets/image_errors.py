@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from mmcv.transforms import LoadImageFromFile
 from mmengine.registry import TRANSFORMS
 
-from ..utils.config import add_custom_import
+from ..utils.config import add_custom_import, typed_dicts
 
 FIX = ('the file is missing, empty or not a decodable image: restore or regenerate it, or '
        'remove its entry from the annotation file (to skip unreadable images in training '
@@ -53,25 +53,6 @@ class LoadImageFromFileNamingFailures(LoadImageFromFile):
                                  f'{FIX}') from err
 
 
-def _is_stock_loader(type_name) -> bool:
-    return isinstance(type_name, str) and type_name.rsplit('.', 1)[-1] == 'LoadImageFromFile'
-
-
-def _replace_loaders(node) -> int:
-    """Rename every ``LoadImageFromFile`` transform in ``node`` (nested); how many."""
-    replaced = 0
-    if isinstance(node, dict):
-        if _is_stock_loader(node.get('type')):
-            node['type'] = LoadImageFromFileNamingFailures.__name__
-            replaced += 1
-        for value in node.values():
-            replaced += _replace_loaders(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replaced += _replace_loaders(value)
-    return replaced
-
-
 def name_unreadable_images(cfg, splits: Sequence[str] = ('train', 'val', 'test')) -> int:
     """Use :class:`LoadImageFromFileNamingFailures` in the ``{split}_dataloader`` pipelines
     of ``cfg`` (an mmengine ``Config``, changed in place); returns how many transforms it
@@ -81,7 +62,12 @@ def name_unreadable_images(cfg, splits: Sequence[str] = ('train', 'val', 'test')
     Only the dataloaders of the run are changed: the codebases' inferencers look for
     ``LoadImageFromFile`` by name in ``test_dataloader``, so tools/train.py leaves that one.
     """
-    replaced = sum(_replace_loaders(cfg.get(f'{split}_dataloader')) for split in splits)
+    replaced = 0
+    for split in splits:
+        for _, node in typed_dicts(cfg.get(f'{split}_dataloader'), split):
+            if node['type'].rsplit('.', 1)[-1] == 'LoadImageFromFile':
+                node['type'] = LoadImageFromFileNamingFailures.__name__
+                replaced += 1
     if replaced:
         add_custom_import(cfg, MODULE)
     return replaced
