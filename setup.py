@@ -11,19 +11,14 @@ setup(
     packages=find_packages(include=['stvit_mm', 'stvit_mm.*']),
     python_requires='>=3.9',
     # Ranges, not pins: GPU users bring their own CUDA torch; requirements.txt pins the
-    # combination verified on CPU.
+    # combination verified on CPU. The core (backbones, neck, converters, tools' package code)
+    # needs only these; each OpenMMLab task package is an extra (`import stvit_mm.models`
+    # works without any of them). `make install` installs everything (requirements.txt).
     install_requires=[
         'torch>=2.1',
         'torchvision>=0.16',
         'mmengine>=0.10.3,<1.0',
         'mmcv>=2.0.0,<2.2.0',
-        'mmdet>=3.2,<3.4',
-        'mmpretrain>=1.1,<1.3',
-        'mmaction2>=1.1,<1.3',
-        'mmsegmentation>=1.2,<1.3',
-        'ftfy>=6',  # with regex: needed by `import mmseg.models` (mmseg's CLIP tokenizer)
-        'regex',
-        'pycocotools>=2.0.6',
         'safetensors>=0.4',
         'numpy>=1.23',
         'Pillow>=9',
@@ -31,5 +26,17 @@ setup(
         'matplotlib>=3.5',
         'setuptools>=69,<82',
     ],
-    extras_require={'tests': ['pytest>=7', 'hypothesis>=6']},
+    # One extra per OpenMMLab task package: `pip install stvit-mm[det]` etc.; `all` is every
+    # task extra (tests/test_requirements.py checks that it is their union).
+    extras_require={
+        'det': ['mmdet>=3.2,<3.4', 'pycocotools>=2.0.6'],
+        'cls': ['mmpretrain>=1.1,<1.3'],
+        'video': ['mmaction2>=1.1,<1.3'],
+        # ftfy and regex: `import mmseg.models` needs them (mmseg's CLIP tokenizer, its
+        # `multimodal` extra, not its install_requires)
+        'seg': ['mmsegmentation>=1.2,<1.3', 'ftfy>=6', 'regex'],
+        'all': ['mmdet>=3.2,<3.4', 'pycocotools>=2.0.6', 'mmpretrain>=1.1,<1.3',
+                'mmaction2>=1.1,<1.3', 'mmsegmentation>=1.2,<1.3', 'ftfy>=6', 'regex'],
+        'tests': ['pytest>=7', 'hypothesis>=6'],
+    },
 )

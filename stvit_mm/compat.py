@@ -13,7 +13,10 @@ import warnings
 def stub_mmaction_drn() -> None:
     """mmaction2 1.2.0's wheel lacks ``models/localizers/drn`` (upstream #2714),
     so ``import mmaction.models`` fails. Register a stub DRN that raises on use."""
-    spec = importlib.util.find_spec('mmaction')
+    try:  # locates mmaction without importing it; without mmaction2 there is nothing to fix
+        spec = importlib.util.find_spec('mmaction')
+    except (ImportError, ValueError):
+        return
     if spec is None or spec.origin is None:
         return
     drn_dir = os.path.join(os.path.dirname(spec.origin), 'models', 'localizers', 'drn')

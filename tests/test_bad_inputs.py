@@ -12,7 +12,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import train as train_tool
-from stvit_mm.datasets.image_errors import ImageReadError, name_unreadable_images
+from stvit_mm.datasets.image_errors import (ImageReadError, LoadImageFromFileNamingFailures,
+                                            name_unreadable_images)
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
 from stvit_mm.models import STViT, STViTSwin, STViTVideoSwin
 
@@ -278,7 +279,7 @@ def coco_train(tmp_path_factory, repo_root):
     cfg = load_config(os.path.join(repo_root, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py'))
     cfg.train_dataloader.dataset.data_root = root
     init_default_scope('mmdet')
-    name_unreadable_images()
+    assert name_unreadable_images(cfg, ('train', )) == 1  # as tools/train.py does
     return root, lambda: DATASETS.build(cfg.train_dataloader.dataset)
 
 
@@ -305,10 +306,40 @@ def test_unreadable_image_names_the_file_and_the_fix(coco_train, damage, cause):
 
 
 def test_ignore_empty_skips_any_unreadable_image(tmp_path):
-    from mmcv.transforms import LoadImageFromFile
-    name_unreadable_images()
     path = tmp_path / 'bad.png'
     path.write_bytes(b'not an image')
-    assert LoadImageFromFile(ignore_empty=True)(dict(img_path=str(path))) is None
+    assert LoadImageFromFileNamingFailures(ignore_empty=True)(dict(img_path=str(path))) is None
     with pytest.raises(ImageReadError, match='bad.png'):
-        LoadImageFromFile()(dict(img_path=str(path)))
+        LoadImageFromFileNamingFailures()(dict(img_path=str(path)))
+
+
+def test_naming_unreadable_images_leaves_mmcv_as_it_is(repo_root):
+    """The named errors come from our registered transform, put in the run's dataloaders
+    (train and val when training, test when testing); mmcv's class is not patched, and the
+    test pipeline that inferencers search for LoadImageFromFile keeps it."""
+    import mmcv.transforms.loading
+    from mmcv.transforms import LoadImageFromFile
+    from mmengine.registry import TRANSFORMS
+
+    import stvit_mm.apis  # noqa: F401
+    import stvit_mm.models  # noqa: F401
+    from stvit_mm.apis import train_config
+    original = vars(LoadImageFromFile)['transform']
+    cfg = train_config(os.path.join(repo_root, 'configs', 'detection',
+                                    'mask_rcnn_stvit_r_swin_t_synthetic.py'),
+                       {f'{s}_dataloader.dataset.data_root': repo_root for s in ('train', 'val')},
+                       work_dir='unused')
+    assert vars(LoadImageFromFile)['transform'] is original
+    assert original.__module__ == mmcv.transforms.loading.__name__
+    assert mmcv.transforms.LoadImageFromFile is LoadImageFromFile
+    types = {split: [t['type'] for t in cfg[f'{split}_dataloader'].dataset.pipeline]
+             for split in ('train', 'val', 'test')}
+    assert types['train'][0] == types['val'][0] == 'LoadImageFromFileNamingFailures'
+    assert types['test'][0] == 'LoadImageFromFile'
+    assert 'stvit_mm.datasets.image_errors' in cfg.custom_imports.imports
+    # it builds from the task packages' scopes (their registries fall back to the root)
+    from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
+    from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
+    for registry in (TRANSFORMS, MMDET_TRANSFORMS, MMPRETRAIN_TRANSFORMS):
+        built = registry.build(dict(type='LoadImageFromFileNamingFailures'))
+        assert type(built) is LoadImageFromFileNamingFailures

@@ -2,10 +2,12 @@
 admitted version, and every third-party import is declared (so `make install` brings it)."""
 import ast
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+from packaging.requirements import Requirement
 
 from install_check import unmet_requirements  # tools/ is on sys.path (conftest)
 
@@ -16,19 +18,45 @@ def test_requirements_txt_is_satisfied(repo_root):
     assert unmet_requirements(os.path.join(repo_root, 'requirements.txt')) == []
 
 
-def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
-    # setup.py's ranges must admit what requirements.txt pins, or `pip install -e .` with
-    # dependencies would replace the verified stack.
+def _setup_py_requirements(repo_root):
+    """setup.py's ``install_requires`` and ``extras_require``, read as literals."""
     tree = ast.parse(open(os.path.join(repo_root, 'setup.py'), encoding='utf-8').read())
     setup_call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
                       and getattr(node.func, 'id', None) == 'setup')
     declared = {k.arg: ast.literal_eval(k.value) for k in setup_call.keywords
                 if k.arg in ('install_requires', 'extras_require')}
-    lines = declared['install_requires'] + [r for extra in declared.get('extras_require', {})
-                                            .values() for r in extra]
+    return declared['install_requires'], declared['extras_require']
+
+
+def _name(requirement):
+    return Requirement(requirement).name.lower()
+
+
+def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
+    # setup.py's ranges must admit what requirements.txt pins, or `pip install -e .[all]`
+    # with dependencies would replace the verified stack.
+    core, extras = _setup_py_requirements(repo_root)
+    lines = core + [r for extra in extras.values() for r in extra]
     requirements = tmp_path / 'setup_requirements.txt'
     requirements.write_text('\n'.join(lines))
     assert len(lines) > 5 and unmet_requirements(str(requirements)) == []
+
+
+def test_task_packages_are_extras(repo_root):
+    """`pip install stvit-mm` brings no OpenMMLab task package; each comes with its extra,
+    `all` brings every one, and `make install` (requirements.txt) still installs them all."""
+    core, extras = _setup_py_requirements(repo_root)
+    tasks = {'det': 'mmdet', 'cls': 'mmpretrain', 'video': 'mmaction2',
+             'seg': 'mmsegmentation'}
+    assert {'torch', 'mmengine', 'mmcv'} <= {_name(r) for r in core}
+    assert not {_name(r) for r in core} & set(tasks.values())
+    for extra, package in tasks.items():
+        assert package in {_name(r) for r in extras[extra]}, extra
+    assert sorted(extras['all']) == sorted(r for extra in tasks for r in extras[extra])
+    pinned = open(os.path.join(repo_root, 'requirements.txt'), encoding='utf-8').read()
+    for requirement in extras['all']:
+        assert re.search(rf'^{re.escape(_name(requirement))}\b', pinned, re.M | re.I), \
+            requirement
 
 
 def test_unmet_requirement_is_reported(tmp_path):

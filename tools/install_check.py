@@ -1,101 +1,29 @@
 """Report which parts of the stvit-mm install already work, one `name ok|missing` per line.
 
+    python tools/install_check.py MMENGINE_VERSION MMCV_VERSION
+
 Used by tools/install.sh so that a complete install is verified in one Python start
-(seconds) instead of one start per component.
+(seconds) instead of one start per component. The checks live in
+stvit_mm/utils/install_check.py, loaded by its path: importing the package from this
+checkout would hide whether stvit-mm is installed.
 """
+import importlib.util
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def check(name, fn):
-    try:
-        ok = fn() is not False
-    except Exception:  # noqa: BLE001 - any failure means "install this step"
-        ok = False
-    print(f'{name} {"ok" if ok else "missing"}', flush=True)
-    return ok
+def _load_checks():
+    path = os.path.join(ROOT, 'stvit_mm', 'utils', 'install_check.py')
+    spec = importlib.util.spec_from_file_location('_stvit_mm_install_check', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def torch_pair():
-    import torch
-    from torchvision.ops import nms  # fails when torchvision does not match torch
-    nms(torch.zeros(1, 4), torch.zeros(1), 0.5)
-    return torch.__version__
-
-
-def mmcv_ops():
-    import mmcv
-    import mmcv.ops  # noqa: F401
-    import mmengine
-    return mmcv.__version__ == MMCV and mmengine.__version__ == MMENGINE
-
-
-def stack():
-    """Every requirements.txt line is installed at a version it admits (so a requirement
-    added later is installed on an existing environment too), and exactly one OpenCV."""
-    from importlib import metadata
-    unmet = unmet_requirements(os.path.join(ROOT, 'requirements.txt'))
-    if unmet:
-        print(f'unmet requirements: {", ".join(unmet)}', file=sys.stderr)
-        return False
-    import cv2, decord, mmaction, mmdet, mmpretrain  # noqa: F401,E401  (they import)
-    import mmseg.models  # noqa: F401  (fails without ftfy/regex, which mmseg does not pull)
-    opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
-              if _has_dist(metadata, d)]
-    return len(opencv) == 1
-
-
-def unmet_requirements(path):
-    """The requirement lines of ``path`` that the environment does not satisfy."""
-    from importlib import metadata
-    from packaging.requirements import Requirement
-    unmet = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.split('#', 1)[0].strip()
-            if not line or line.startswith('-'):
-                continue
-            req = Requirement(line)
-            if req.marker is not None and not req.marker.evaluate():
-                continue
-            try:
-                version = metadata.version(req.name)
-            except metadata.PackageNotFoundError:
-                unmet.append(f'{req} (not installed)')
-                continue
-            if not req.specifier.contains(version, prereleases=True):
-                unmet.append(f'{req} (have {version})')
-    return unmet
-
-
-def _has_dist(metadata, name):
-    try:
-        metadata.version(name)
-        return True
-    except metadata.PackageNotFoundError:
-        return False
-
-
-def setuptools_pin():
-    import pkg_resources  # noqa: F401  (mmengine needs it for mmdet:: config paths)
-    import setuptools
-    major = int(setuptools.__version__.split('.')[0])
-    return 77 <= major < 82
-
-
-def package():
-    import stvit_mm
-    import stvit_mm.models  # noqa: F401
-    import mmaction.models, mmdet.models, mmpretrain.models, mmseg.models  # noqa: F401,E401
-    return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
-
+_checks = _load_checks()
+unmet_requirements = _checks.unmet_requirements  # tests/test_requirements.py uses it
 
 if __name__ == '__main__':
-    MMENGINE, MMCV = sys.argv[1], sys.argv[2]
-    check('torch', torch_pair)
-    check('mmcv', mmcv_ops)
-    check('stack', stack)
-    check('setuptools', setuptools_pin)
-    check('package', package)
+    _checks.report(sys.argv[1], sys.argv[2])

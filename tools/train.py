@@ -45,68 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_cfg(args: argparse.Namespace):
-    import torch
-    import stvit_mm.engine  # noqa: F401  (registers RandomStateHook)
-    from stvit_mm.datasets.image_errors import name_unreadable_images
-    from stvit_mm.utils.config import check_data_paths, load_config
-    from stvit_mm.utils.safe_checkpoint import use_safe_checkpoint_loading
-
-    name_unreadable_images()  # a corrupt image names the file and the fix
-    use_safe_checkpoint_loading()  # load_from / resume never run pickled code
-
-    cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        if not torch.cuda.is_available():
-            raise SystemExit('error: --amp needs a CUDA device (mmengine AmpOptimWrapper); '
-                             'on CPU train in fp32')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise SystemExit('error: --auto-scale-lr needs auto_scale_lr.base_batch_size in '
-                             'the config')
-        cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise SystemExit(f'error: --resume checkpoint not found: {args.resume}')
-        cfg.resume, cfg.load_from = True, args.resume
-    # Exact resume: checkpoints carry the generator states (stvit_mm/engine/random_state.py).
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(isinstance(hook, dict) and hook.get('type') == 'RandomStateHook'
-               for hook in hooks):
-        cfg.custom_hooks = hooks + [dict(type='RandomStateHook')]
-        # ... and the dumped config imports it, so it also runs without this script.
-        custom = cfg.setdefault('custom_imports', dict(imports=[], allow_failed_imports=False))
-        imports = custom.get('imports') or []
-        imports = [imports] if isinstance(imports, str) else list(imports)
-        if 'stvit_mm.engine' not in imports:
-            custom['imports'] = imports + ['stvit_mm.engine']
-    check_data_paths(cfg, ('train', 'val'))
-    return cfg
-
-
 def main(argv=None) -> None:
-    from mmengine.runner import Runner
-    from stvit_mm.utils.dist import LaunchError, launched
-    from stvit_mm.utils.safe_checkpoint import UnsafeCheckpointError
-
-    args = parse_args(argv)
-    try:
-        cfg = build_cfg(args)
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
-    try:
-        with launched(cfg, args.launcher):
-            Runner.from_cfg(cfg).train()
-    except (LaunchError, UnsafeCheckpointError) as err:
-        raise SystemExit(f'error: {err}')
+    from stvit_mm.apis import train_from_args
+    train_from_args(parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -185,7 +185,10 @@ def majority_class_baseline(root: str, num_classes: int, split: str = 'validatio
         reduction) and ``pixel_share`` of that class.
     """
     import torch
-    from mmseg.evaluation import IoUMetric
+
+    from ..utils.extras import import_task_module
+    IoUMetric = import_task_module('mmseg.evaluation',
+                                   'majority_class_baseline (mmseg IoUMetric)').IoUMetric
 
     label_dir = os.path.join(root, 'annotations', split)
     files = sorted(f for f in os.listdir(label_dir) if f.endswith('.png'))

@@ -154,3 +154,13 @@ def check_data_paths(cfg: Config, splits: Sequence[str]) -> None:
     if missing:
         raise FileNotFoundError(f'dataset path does not exist ({"; ".join(missing)}); set it '
                                 'with --cfg-options or in the config')
+
+
+def add_custom_import(cfg: Config, module: str) -> None:
+    """Name ``module`` in ``cfg.custom_imports`` (once), so that the config dumped into the
+    work dir imports it where it is loaded again."""
+    custom = cfg.setdefault('custom_imports', dict(imports=[], allow_failed_imports=False))
+    imports = custom.get('imports') or []
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    if module not in imports:
+        custom['imports'] = imports + [module]

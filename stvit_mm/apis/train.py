@@ -1,0 +1,93 @@
+"""Training from a config as tools/train.py runs it (any task package: mmdet, mmseg,
+mmpretrain, mmaction2)."""
+import argparse
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+from ..datasets.image_errors import name_unreadable_images
+from ..utils.config import add_custom_import, check_data_paths, load_config
+from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+
+
+def default_work_dir(config: str) -> str:
+    """``./work_dirs/<config name>``, where OpenMMLab tools put a run without --work-dir."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def train_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+                 resume: Optional[str] = None, amp: bool = False,
+                 auto_scale_lr: bool = False) -> Config:
+    """The config a training run uses: loaded and checked (:func:`load_config`), the work
+    dir set, ``--amp`` / ``--auto-scale-lr`` / ``--resume`` applied, ``RandomStateHook``
+    added (exact resume), unreadable images named; ValueError or FileNotFoundError in one
+    line for what is wrong.
+
+    ``resume``: None (no resume), ``'auto'`` (the latest checkpoint of the work dir) or a
+    checkpoint path.
+    """
+    import torch
+
+    from .. import engine  # noqa: F401  (registers RandomStateHook)
+
+    cfg = load_config(config, cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(config)
+    if amp:
+        if not torch.cuda.is_available():
+            raise ValueError('--amp needs a CUDA device (mmengine AmpOptimWrapper); on CPU '
+                             'train in fp32')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+        cfg.resume, cfg.load_from = True, resume
+    # Exact resume: checkpoints carry the generator states (stvit_mm/engine/random_state.py).
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(hook, dict) and hook.get('type') == 'RandomStateHook'
+               for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type='RandomStateHook')]
+        add_custom_import(cfg, 'stvit_mm.engine')  # ... so the dumped config runs it too
+    # A corrupt image names the file and the fix. Not test_dataloader: inferencers look for
+    # LoadImageFromFile there, in the config dumped into the work dir too.
+    name_unreadable_images(cfg, ('train', 'val'))
+    check_data_paths(cfg, ('train', 'val'))
+    return cfg
+
+
+def train(cfg: Config, launcher: str = 'none') -> None:
+    """Train with mmengine's Runner under ``launcher`` ('none', 'pytorch', 'slurm', 'mpi');
+    checkpoints (load_from, resume) are read without running pickled code."""
+    from mmengine.runner import Runner
+
+    from ..utils.dist import launched
+
+    use_safe_checkpoint_loading()
+    with launched(cfg, launcher):
+        Runner.from_cfg(cfg).train()
+
+
+def train_from_args(args: argparse.Namespace) -> None:
+    """tools/train.py after parsing: a bad config, path or checkpoint exits with one line
+    ``error: ...``."""
+    from ..utils.dist import LaunchError
+
+    try:
+        cfg = train_config(args.config, args.cfg_options, args.work_dir, args.resume, args.amp,
+                           args.auto_scale_lr)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f'error: {err}')
+    try:
+        train(cfg, args.launcher)
+    except (LaunchError, UnsafeCheckpointError) as err:
+        raise SystemExit(f'error: {err}')

@@ -1,0 +1,60 @@
+"""The demo scripts (tools/demo*.py: arguments) and their steps (stvit_mm/demos). The full
+demos train for minutes (`make demo`, `make demo-video`, `make demo-seg`); here the
+wiring and the shared helpers."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from stvit_mm.demos.common import last_checkpoint, run_tool, table
+
+
+def test_run_tool_echoes_progress_and_keeps_the_log(tmp_path, capsys):
+    script = tmp_path / 'tool.py'
+    script.write_text("print('loading')\nprint('Iter(train) [1/2]  loss: 1.0')\n"
+                      "print('-Werror=format')\nprint('Saving checkpoint at 2 iterations')\n")
+    log = tmp_path / 'tool.log'
+    out = run_tool([sys.executable, str(script)], str(log), str(tmp_path))
+    assert out == log.read_text() == ('loading\nIter(train) [1/2]  loss: 1.0\n-Werror=format\n'
+                                      'Saving checkpoint at 2 iterations\n')
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == ['$ python tool.py', '   Iter(train) [1/2]  loss: 1.0',
+                     '   Saving checkpoint at 2 iterations']
+
+
+def test_run_tool_stops_the_demo_when_the_tool_fails(tmp_path):
+    script = tmp_path / 'fails.py'
+    script.write_text("raise SystemExit('error: no data')\n")
+    log = tmp_path / 'fails.log'
+    with pytest.raises(SystemExit, match=f'^demo: {re.escape(str(script))} failed \\(exit 1\\); '
+                                         f'see {re.escape(str(log))}$'):
+        run_tool([sys.executable, str(script)], str(log), str(tmp_path))
+    assert 'error: no data' in log.read_text()
+
+
+def test_table_and_last_checkpoint(tmp_path):
+    assert table([('model', 'GMACs'), ('STViT-DeiT-S', '1.91')]) == ('model         GMACs\n'
+                                                                    'STViT-DeiT-S  1.91 ')
+    (tmp_path / 'last_checkpoint').write_text(f'{tmp_path}/iter_3.pth\n')
+    assert last_checkpoint(str(tmp_path)) == f'{tmp_path}/iter_3.pth'
+
+
+@pytest.mark.parametrize('tool, skips, name', [
+    ('demo.py', ['detection', 'classification'], 'demo'),
+    ('demo_video.py', ['train', 'benchmark'], 'video demo'),
+    ('demo_seg.py', ['train', 'benchmark'], 'segmentation demo'),
+])
+def test_demo_scripts_call_the_package(repo_root, tool, skips, name):
+    """Every part skipped: the script parses its flags and runs the package's demo, which
+    prints its report frame."""
+    argv = [sys.executable, os.path.join('tools', tool)]
+    for skip in skips:
+        argv += ['--skip', skip]
+    proc = subprocess.run(argv, cwd=repo_root, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=repo_root))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[:4] == ['', f'=== stvit-mm {name} ===', '', ''] and len(lines) == 5
+    assert re.fullmatch(f'{name} finished in \\d+ s', lines[4]), lines[4]
