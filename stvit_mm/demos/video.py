@@ -70,7 +70,7 @@ def compared_configs() -> list:
     The middle one separates what token sparsification saves from what our
     implementation (fused attention, window layout) saves against mmaction2's.
     """
-    from ..analysis.complexity import load_config
+    from ..utils import load_config
     from ..models.backbones.stvit_video_swin import STViTVideoSwin
     plain = load_config(OURS)
     plain.model.backbone.arch = dict(STViTVideoSwin.arch_zoo['tiny'], units=(0, 0, 0, 0))
