@@ -14,7 +14,7 @@ from mmengine.config.utils import _get_cfg_metainfo
 import make_model_zoo
 from stvit_mm.analysis import ConfigError
 from stvit_mm.zoo.benchmarks import (PARTS, REQUIRED_KEYS, load_benchmarks, measurements,
-                                     part_name, save_benchmarks)
+                                     part_name, run_benchmarks, save_benchmarks)
 from stvit_mm.zoo.figures import stale_figures
 from stvit_mm.zoo.metafiles import (MIM_DIR, MODEL_INDEX, check_inheritance, config_files,
                                     load_sections, load_zoo, zoo_configs)
@@ -243,3 +243,17 @@ def test_committed_page_and_metafiles_are_up_to_date():
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'make_model_zoo.py'),
                            '--check'], capture_output=True, text=True, cwd=ROOT, timeout=3600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+
+
+def test_benchmark_run_records_training_steps_with_memory():
+    """The harness's training steps reach the record (one tiny run: a check, not a figure)."""
+    command = 'python tools/make_model_zoo.py --benchmark stvit_deit_t_in1k.py --train'
+    entries = run_benchmarks(ZOO, ['stvit_deit_t_in1k.py'], command, batch_size=1, warmup=0,
+                             repeats=1, iters=1, train=True)
+    record = entries['stvit_deit_t_in1k.py']['train']
+    assert record['step'] == 'training step (forward + backward)'
+    assert record['peak_mem_mb'] > 0 and record['stock_peak_mem_mb'] > 0
+    assert record['command'] == command and record['stock'] == ZOO[
+        'stvit_deit_t_in1k.py'].stock.config
+    for key in REQUIRED_KEYS:
+        assert record[key], key
