@@ -47,3 +47,51 @@ def test_mmcv_source_build_gives_working_ops(tmp_path, repo_root):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f'mmcv {MMCV_VERSION} ops ok' in proc.stdout
+
+
+SCOPE_CHECK = '''
+import os, sys
+import stvit_mm  # registers the stvit_mm:: config scope
+from mmengine.config import Config
+assert os.path.realpath(stvit_mm.__file__).startswith({package_root!r}), stvit_mm.__file__
+cfg = Config.fromfile('my_config.py')
+assert cfg.model.backbone.type == 'STViTSwin' and cfg.default_scope == 'mmdet', cfg.model
+assert cfg.model.roi_head.bbox_head.num_classes == 3
+print('scope ok')
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('editable', [True, False], ids=['editable', 'wheel'])
+def test_stvit_mm_configs_resolve_from_an_installed_package(tmp_path, repo_root, editable):
+    """`_base_ = 'stvit_mm::...'` from a user's directory after `pip install [-e] .`.
+
+    An editable install (PEP 660, as `make install`) leaves pkg_resources placing the package
+    in site-packages, where it is not; a wheel copies stvit_mm/.mim's configs. The throw-away
+    environment sees this one's packages through a .pth file.
+    """
+    import shutil
+    import site
+    source = tmp_path / 'src'
+    shutil.copytree(repo_root, source, symlinks=True, ignore=shutil.ignore_patterns(
+        '.git', 'data', 'work_dirs', 'build', '.build', '*.egg-info', '__pycache__'))
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    venv_site, = (venv / 'lib').glob('python*/site-packages')
+    (venv_site / 'zz_outer_environment.pth').write_text('\n'.join(site.getsitepackages()) + '\n')
+    python = str(venv / 'bin' / 'python')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    proc = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps',
+                           '--no-build-isolation', *(['-e'] if editable else []), str(source)],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'my_config.py').write_text(
+        "_base_ = 'stvit_mm::detection/mask_rcnn_stvit_r_swin_t.py'\n"
+        'model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))\n')
+    package_root = str(source if editable else venv_site)
+    proc = subprocess.run([python, '-c', SCOPE_CHECK.format(package_root=package_root)],
+                          cwd=user, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert 'scope ok' in proc.stdout

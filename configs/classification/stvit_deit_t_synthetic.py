@@ -39,3 +39,11 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=max_epochs))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
+
+# The dicts defined here (not merged into stock ones) name their registry scope: mmengine tags
+# the dicts of a `pkg::` base with `pkg`, and `stvit_mm` (a config inheriting this one as
+# `stvit_mm::...`) has no registries of its own.
+for _fresh in [*train_pipeline, *test_pipeline, *param_scheduler,
+               train_dataloader['dataset'], val_dataloader['dataset']]:
+    _fresh['_scope_'] = 'mmpretrain'
+del _fresh

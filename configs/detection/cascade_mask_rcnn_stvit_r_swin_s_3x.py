@@ -87,3 +87,10 @@ optim_wrapper = dict(
         }),
     optimizer=dict(
         _delete_=True, type='AdamW', lr=0.0001, betas=(0.9, 0.999), weight_decay=0.05))
+
+# The dicts defined here (not merged into stock ones) name their registry scope: mmengine tags
+# the dicts of a `pkg::` base with `pkg`, and `stvit_mm` (a config inheriting this one as
+# `stvit_mm::...`) has no registries of its own.
+for _fresh in [*train_pipeline, *param_scheduler]:
+    _fresh['_scope_'] = 'mmdet'
+del _fresh

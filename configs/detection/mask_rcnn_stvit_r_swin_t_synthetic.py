@@ -67,3 +67,11 @@ default_hooks = dict(logger=dict(interval=10),
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
+
+# The dicts defined here (not merged into stock ones) name their registry scope: mmengine tags
+# the dicts of a `pkg::` base with `pkg`, and `stvit_mm` (a config inheriting this one as
+# `stvit_mm::...`) has no registries of its own.
+for _fresh in [*train_pipeline, *test_pipeline, *param_scheduler, train_cfg,
+               train_dataloader['dataset'], val_dataloader['dataset']]:
+    _fresh['_scope_'] = 'mmdet'
+del _fresh

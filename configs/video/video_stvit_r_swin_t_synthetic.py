@@ -73,3 +73,11 @@ default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=1, max_k
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+
+# The dicts defined here (not merged into stock ones) name their registry scope: mmengine tags
+# the dicts of a `pkg::` base with `pkg`, and `stvit_mm` (a config inheriting this one as
+# `stvit_mm::...`) has no registries of its own.
+for _fresh in [*train_pipeline, *test_pipeline, *param_scheduler,
+               train_dataloader['dataset'], val_dataloader['dataset']]:
+    _fresh['_scope_'] = 'mmaction'
+del _fresh
