@@ -42,7 +42,7 @@ sys.path.insert(0, ROOT)
 
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 
-from stvit_mm.analysis.complexity import ConfigError  # noqa: E402
+from stvit_mm.utils import ConfigError  # noqa: E402
 from stvit_mm.zoo.benchmarks import (load_benchmarks, run_benchmarks,  # noqa: E402
                                      save_benchmarks)
 from stvit_mm.zoo.figures import measure, stale_figures, write_figures  # noqa: E402

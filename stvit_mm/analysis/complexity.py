@@ -12,12 +12,6 @@ from ..utils.model_builder import build_model
 from .flops import FLOP_NOTE, count_flops, count_params, flops_by_child
 from .forward import DEFAULT_CLIP_LEN, check_positive, check_shape, first_call, make_forward
 
-# Compatibility only: tools/make_model_zoo.py imports these from here (it predates the split);
-# new code imports them from stvit_mm.analysis. Delete once nothing imports them from here.
-from ..utils.config import ConfigError  # noqa: F401
-from .benchmark import benchmark_configs  # noqa: F401
-from .forward import DEFAULT_SHAPES  # noqa: F401
-
 
 def complexity_from_config(config: Union[str, Any], shape: Optional[Sequence[int]] = None,
                            clip_len: int = DEFAULT_CLIP_LEN,

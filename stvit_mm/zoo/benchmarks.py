@@ -13,7 +13,7 @@ import platform
 import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from stvit_mm.analysis.complexity import benchmark_configs
+from ..analysis import benchmark_configs
 
 from .metafiles import ZooEntry, config_path
 from .stock import stock_config, stock_description

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from stvit_mm.analysis.complexity import complexity_from_config
+from ..analysis import complexity_from_config
 
 from .metafiles import Section, ZooEntry, config_path, dump_metafile
 from .stock import stock_config, stock_key

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from stvit_mm.analysis.complexity import ConfigError
+from ..utils import ConfigError
 
 PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: the package's mim folder: ``model-index.yml`` and ``configs/`` (symlinks in a checkout,

@@ -2,7 +2,7 @@
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
-from stvit_mm.analysis.complexity import DEFAULT_CLIP_LEN, DEFAULT_SHAPES
+from ..analysis import DEFAULT_CLIP_LEN, DEFAULT_SHAPES
 
 from .benchmarks import PARTS, measurements
 from .metafiles import Section, ZooEntry

@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
-from stvit_mm.analysis.complexity import ConfigError, load_config
+from ..utils import ConfigError, load_config
 
 from .metafiles import ZooEntry, config_path
 
