@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stvit_mm.demos.common import last_checkpoint, run_tool, table
+from stvit_mm.demos.common import last_checkpoint, run_tool, table, train_and_test
 
 
 def test_run_tool_echoes_progress_and_keeps_the_log(tmp_path, capsys):
@@ -39,6 +39,29 @@ def test_table_and_last_checkpoint(tmp_path):
                                                                     'STViT-DeiT-S  1.91 ')
     (tmp_path / 'last_checkpoint').write_text(f'{tmp_path}/iter_3.pth\n')
     assert last_checkpoint(str(tmp_path)) == f'{tmp_path}/iter_3.pth'
+
+
+def test_train_and_test_evaluates_the_last_checkpoint_with_the_same_options(tmp_path, capsys):
+    """Stand-in tools record their arguments: train.py names a checkpoint in
+    work_dir/last_checkpoint, test.py gets it, the test arguments and the same options."""
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'tools' / 'train.py').write_text(
+        "import os, sys\nwork = sys.argv[sys.argv.index('--work-dir') + 1]\n"
+        "open(os.path.join(work, 'last_checkpoint'), 'w').write(work + '/iter_2.pth')\n"
+        "print('train', *sys.argv[1:])\n")
+    (tmp_path / 'tools' / 'test.py').write_text("import sys\nprint('test', *sys.argv[1:])\n")
+    work = tmp_path / 'work'
+    work.mkdir()
+    checkpoint, out = train_and_test('cfg.py', str(work), ['a=1', 'b=2'], str(tmp_path),
+                                     '[3/4] evaluating', test_args=('--show-dir', 'show'))
+    assert checkpoint == f'{work}/iter_2.pth'
+    assert out == (f'test cfg.py {checkpoint} --work-dir {work} --show-dir show '
+                   '--cfg-options a=1 b=2\n')
+    assert (work / 'train.log').read_text() == (f'train cfg.py --work-dir {work} '
+                                                '--cfg-options a=1 b=2\n')
+    assert (work / 'test.log').read_text() == out
+    shown = [line for line in capsys.readouterr().out.splitlines() if not line.startswith('$')]
+    assert shown == ['[3/4] evaluating']
 
 
 @pytest.mark.parametrize('tool, skips, name', [

@@ -4,7 +4,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 # Lines of a tool's output the demos echo. (not a bare 'error': torch's build settings line
 # holds -Werror flags)
@@ -33,6 +33,20 @@ def run_tool(cmd: List[str], log_path: str, root: str) -> str:
 def last_checkpoint(work_dir: str) -> str:
     """The checkpoint mmengine's Runner names in ``work_dir/last_checkpoint``."""
     return open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+
+
+def train_and_test(config: str, work_dir: str, opts: List[str], root: str,
+                   evaluating: str = '', test_args: Sequence[str] = ()) -> Tuple[str, str]:
+    """tools/train.py then tools/test.py on its last checkpoint, both with ``--cfg-options
+    opts`` (logs in ``work_dir``), printing ``evaluating`` between; (checkpoint, test output)."""
+    run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+              '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
+    checkpoint = last_checkpoint(work_dir)
+    if evaluating:
+        print(evaluating, flush=True)
+    out = run_tool([sys.executable, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
+                    *test_args, '--cfg-options', *opts], osp.join(work_dir, 'test.log'), root)
+    return checkpoint, out
 
 
 def table(rows: list) -> str:

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Tuple
 
-from .common import compare, last_checkpoint, run_tool
+from .common import compare, train_and_test
 
 DET_CONFIG = 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py'
 DET_STOCK, DET_OURS = ('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
@@ -50,12 +50,8 @@ def detection(args: argparse.Namespace, root: str) -> Tuple[str, str, str]:
                  f'default_hooks.checkpoint.interval={iters}',
                  f'param_scheduler.1.T_max={iters}', f'param_scheduler.1.end={iters}']
     print('[2/7] training Mask R-CNN STViT-R-Swin-T from scratch (a few minutes)', flush=True)
-    run_tool([sys.executable, 'tools/train.py', DET_CONFIG, '--work-dir', work_dir,
-              '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
-    checkpoint = last_checkpoint(work_dir)
-    print('[3/7] evaluating the final checkpoint with CocoMetric', flush=True)
-    out = run_tool([sys.executable, 'tools/test.py', DET_CONFIG, checkpoint, '--work-dir',
-                    work_dir, '--cfg-options', *opts], osp.join(work_dir, 'test.log'), root)
+    checkpoint, out = train_and_test(DET_CONFIG, work_dir, opts, root,
+                                     '[3/7] evaluating the final checkpoint with CocoMetric')
     metrics = dict(re.findall(r'coco/(bbox_mAP|bbox_mAP_50|segm_mAP|segm_mAP_50): ([\d.]+)', out))
     if 'bbox_mAP' not in metrics:
         sys.exit('demo: tools/test.py printed no coco/bbox_mAP')
@@ -98,11 +94,7 @@ def classification(args: argparse.Namespace, root: str) -> str:
     print('[5/7] STViT-DeiT-Tiny on a generated 4-class ImageNet-format set', flush=True)
     counts = make_imagenet_style(data_root)
     opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
-    run_tool([sys.executable, 'tools/train.py', CLS_CONFIG, '--work-dir', work_dir,
-              '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
-    checkpoint = last_checkpoint(work_dir)
-    out = run_tool([sys.executable, 'tools/test.py', CLS_CONFIG, checkpoint, '--work-dir',
-                    work_dir, '--cfg-options', *opts], osp.join(work_dir, 'test.log'), root)
+    checkpoint, out = train_and_test(CLS_CONFIG, work_dir, opts, root)
     top1 = re.search(r'accuracy/top1: ([\d.]+)', out)
     if top1 is None:
         sys.exit('demo: tools/test.py printed no accuracy/top1')

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 
-from .common import compare, last_checkpoint, run_tool
+from .common import compare, train_and_test
 
 CONFIG = 'configs/segmentation/upernet_stvit_r_swin_t_synthetic.py'
 STOCK = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
@@ -47,14 +47,11 @@ def train_and_test(args: argparse.Namespace, root: str) -> str:
                  f'param_scheduler.1.end={args.iters}']
     print('[2/4] training UperNet STViT-R-Swin-T from scratch on 128x128 crops (a few minutes)',
           flush=True)
-    run_tool([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work_dir,
-              '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
-    checkpoint = last_checkpoint(work_dir)
-    print('[3/4] evaluating the final checkpoint with tools/test.py (IoUMetric)', flush=True)
     show_dir = osp.join(work_dir, 'show')
-    out = run_tool([sys.executable, 'tools/test.py', CONFIG, checkpoint, '--work-dir',
-                    work_dir, '--show-dir', show_dir, '--cfg-options', *opts],
-                   osp.join(work_dir, 'test.log'), root)
+    checkpoint, out = train_and_test(
+        CONFIG, work_dir, opts, root,
+        '[3/4] evaluating the final checkpoint with tools/test.py (IoUMetric)',
+        test_args=('--show-dir', show_dir))
     metrics = {k: float(v) for k, v in re.findall(r'\b(aAcc|mIoU|mAcc): ([\d.]+)', out)}
     if 'mIoU' not in metrics:
         sys.exit('demo: tools/test.py printed no mIoU')

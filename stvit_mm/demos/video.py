@@ -16,7 +16,7 @@ import re
 import sys
 import time
 
-from .common import last_checkpoint, run_tool, table
+from .common import table, train_and_test
 
 CONFIG = 'configs/video/video_stvit_r_swin_t_synthetic.py'
 STOCK = ('mmaction::recognition/swin/'
@@ -47,12 +47,9 @@ def train_and_test(args: argparse.Namespace, root: str) -> str:
     clip = f'8x{made["size"]}x{made["size"]}'  # the config's clip_len and frame size
     print(f'[2/4] training STViT-R Video Swin-T from scratch on {clip} clips (a few minutes)',
           flush=True)
-    run_tool([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work_dir,
-              '--cfg-options', *opts], osp.join(work_dir, 'train.log'), root)
-    checkpoint = last_checkpoint(work_dir)
-    print('[3/4] evaluating the final checkpoint with tools/test.py (AccMetric)', flush=True)
-    out = run_tool([sys.executable, 'tools/test.py', CONFIG, checkpoint, '--work-dir',
-                    work_dir, '--cfg-options', *opts], osp.join(work_dir, 'test.log'), root)
+    checkpoint, out = train_and_test(
+        CONFIG, work_dir, opts, root,
+        '[3/4] evaluating the final checkpoint with tools/test.py (AccMetric)')
     metrics = dict(re.findall(r'acc/(top1|top5|mean1): ([\d.]+)', out))
     if 'top1' not in metrics or 'top5' not in metrics:
         sys.exit('demo: tools/test.py printed no acc/top1 / acc/top5')
