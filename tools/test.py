@@ -15,9 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from mmengine.config import DictAction  # noqa: E402
-
-from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
+from stvit_mm.apis.arguments import add_run_arguments, parse_run_args  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,15 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save drawn predictions under this folder '
                         '(mmdet/mmaction/mmpretrain: inside the work dir; mmseg: this folder, '
                         'images in vis_data/vis_image/)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    add_trust_checkpoint_argument(parser)
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(parser)
+    return parse_run_args(parser, argv)
 
 
 def main(argv=None) -> dict:

@@ -18,9 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from mmengine.config import DictAction  # noqa: E402
-
-from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
+from stvit_mm.apis.arguments import add_run_arguments, parse_run_args  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,15 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='mixed precision (CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_iters=10')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    add_trust_checkpoint_argument(parser)
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(parser)
+    return parse_run_args(parser, argv)
 
 
 def main(argv=None) -> None:
