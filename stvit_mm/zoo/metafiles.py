@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from ..config_scope import SCOPE
 from ..utils import ConfigError
 
 PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -21,7 +22,6 @@ PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: copies in a wheel), where mmengine looks for ``stvit_mm::`` configs
 MIM_DIR = osp.join(PACKAGE_DIR, '.mim')
 MODEL_INDEX = osp.join(MIM_DIR, 'model-index.yml')
-SCOPE = 'stvit_mm'
 SYNTHETIC_SUFFIX = '_synthetic.py'  # demo/test configs on generated data: not in the zoo
 FIGURE_KEYS = ('Parameters', 'FLOPs', 'Backbone FLOPs')
 
