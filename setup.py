@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=['stvit_mm', 'stvit_mm.*']),
     # `_base_ = 'stvit_mm::<folder>/<config>.py'` reads stvit_mm/.mim (stvit_mm/config_scope.py):
     # symlinks to configs/ and model-index.yml in a checkout, copies in a wheel
-    package_data={'stvit_mm': ['.mim/model-index.yml', '.mim/configs/*/*.py',
+    package_data={'stvit_mm': ['.mim/model-index.yml', '.mim/configs/*.py', '.mim/configs/*/*.py',
                                '.mim/configs/*/metafile.yml']},
     python_requires='>=3.9',
     # Ranges, not pins: GPU users bring their own CUDA torch; requirements.txt pins the

@@ -162,9 +162,17 @@ def load_zoo(model_index: str = MODEL_INDEX) -> Dict[str, ZooEntry]:
 
 
 def config_files(config_dir: str = osp.join(MIM_DIR, 'configs')) -> Dict[str, str]:
-    """File name -> path of every config under ``config_dir`` (one folder per task)."""
+    """File name -> path of every config in the task folders of ``config_dir`` (the top-level
+    files are one-line short paths to them, see ``short_path_configs``)."""
     return {f: osp.join(folder, f) for folder, _, files in os.walk(config_dir, followlinks=True)
-            for f in files if f.endswith('.py')}
+            if folder != config_dir for f in files if f.endswith('.py')}
+
+
+def short_path_configs(config_dir: str = osp.join(MIM_DIR, 'configs')) -> Dict[str, str]:
+    """File name -> path of the top-level configs (``configs/<name>.py``, each inheriting
+    ``configs/<task>/<name>.py``: the paths written before the task folders keep working)."""
+    return {f: osp.join(config_dir, f) for f in sorted(os.listdir(config_dir))
+            if f.endswith('.py')}
 
 
 def zoo_configs(zoo: Dict[str, ZooEntry],

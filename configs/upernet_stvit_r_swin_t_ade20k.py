@@ -1,0 +1,2 @@
+# Short path: the config is configs/segmentation/upernet_stvit_r_swin_t_ade20k.py.
+_base_ = './segmentation/upernet_stvit_r_swin_t_ade20k.py'

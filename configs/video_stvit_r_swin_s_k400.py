@@ -1,0 +1,2 @@
+# Short path: the config is configs/video/video_stvit_r_swin_s_k400.py.
+_base_ = './video/video_stvit_r_swin_s_k400.py'
