@@ -15,7 +15,7 @@ from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.utils import get_installed_path
 
 from stvit_mm.config_scope import PACKAGE_LOOKUP, SCOPE
-from stvit_mm.zoo.metafiles import MIM_DIR, load_zoo
+from stvit_mm.zoo.metafiles import MIM_DIR, config_files, load_zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,8 +92,8 @@ def test_no_dict_is_left_in_the_scope_without_registries(tmp_path):
     """mmengine tags the dicts of a `stvit_mm::` base with `_scope_='stvit_mm'`, which has
     no registries (mmengine would build them from the root registries and miss mmdet's
     CocoDataset, say): every config gives the dicts it defines fresh its task's scope."""
-    configs = [os.path.join(folder, f) for folder in os.listdir(os.path.join(MIM_DIR, 'configs'))
-               for f in os.listdir(os.path.join(MIM_DIR, 'configs', folder)) if f.endswith('.py')]
+    config_dir = os.path.join(MIM_DIR, 'configs')
+    configs = [os.path.relpath(path, config_dir) for path in config_files(config_dir).values()]
     assert len(configs) >= len(load_zoo()) + 4  # the zoo and the 4 synthetic configs
     for config in sorted(configs):
         user = tmp_path / 'user.py'

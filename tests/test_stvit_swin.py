@@ -173,7 +173,7 @@ def test_official_preset_is_the_official_switches_and_explicit_arguments_win():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(arch='huge'), "unknown arch 'huge'"),
-    (dict(preset='paper'), "STViTSwin: unknown preset 'paper'; choose one of \\['official'\\]"),
+    (dict(preset='paper'), "STViTSwin: unknown preset 'paper'; choose one of \\['official', 'official-det'\\]"),
     (dict(arch=dict(embed_dims=96, depths=(2, 2, 6, 2))), "misses \\['num_heads'\\]"),
     (dict(pool_size=8), 'larger than window_size 7'),
     (dict(out_indices=(4, )), 'out_indices'),

@@ -67,6 +67,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'whole state dict), or pkg::rel')
     parser.add_argument('--ignore', nargs='+', default=[], metavar='REGEX',
                         help='leave out keys matching any REGEX instead of failing on them')
+    parser.add_argument('--allow-other-plan', action='store_true',
+                        help="convert an official detector (changsn/STViT-R-Object-Detection) "
+                        "into a backbone of another plan than the fork's (preset='official-det'): "
+                        'the result then computes another network')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. model.backbone.arch=small')
     add_trust_checkpoint_argument(parser)
@@ -83,7 +87,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         checkpoint = load_source(args.src)
         target = (target_from_config(args.config, args.cfg_options) if args.config else
                   target_from_arch(args.arch, args.source))
-        result = convert_checkpoint(checkpoint, args.source, target, args.ignore)
+        result = convert_checkpoint(checkpoint, args.source, target, args.ignore,
+                                    allow_other_plan=args.allow_other_plan)
     except (ConversionError, ConfigError, FileNotFoundError, UnsafeCheckpointError) as error:
         print(f'convert_checkpoint.py: error: {error}', file=sys.stderr)
         return 1

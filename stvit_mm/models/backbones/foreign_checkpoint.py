@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 
 from ..converters import Conversion, convert, detect_layout, unwrap_release_file
 from ..converters.report import summarise_reasons
-from .input_checks import POOLED_GRID, raise_plan_mismatch, register_checkpoint_check
+from .input_checks import PLAN_RECORDS, raise_plan_mismatch, register_checkpoint_check
 
 
 class ConvertsForeignCheckpoints:
@@ -77,8 +77,8 @@ class ConvertsForeignCheckpoints:
             conv = convert(source, layout, self)
             if conv.plan_mismatch:
                 raise_plan_mismatch(owner, conv.plan_mismatch)
-            for key, grid in self.state_dict().items():  # sources have no pool-size record
-                if key.endswith(POOLED_GRID) and key not in conv.tensors:
+            for key, grid in self.state_dict().items():  # sources have no plan records
+                if key.endswith(PLAN_RECORDS) and key not in conv.tensors:
                     conv.put(key, grid.clone())
         adapted = self._fit_to_model(conv, layout)
         if layout is None and not adapted:

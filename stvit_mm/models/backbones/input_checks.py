@@ -11,6 +11,8 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor, nn
 
+from ..layers.fork_unit import FORK_PLAN_RECORD
+
 # NaN/inf inputs raise (see check_input). Raising needs the answer on the host: free on the
 # CPU, but on an accelerator it would stall the pipeline (a host-device sync per forward). So
 # by default ('cpu') only CPU inputs are checked; STVIT_CHECK_FINITE=1 checks on every device
@@ -98,9 +100,12 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
 
 
 PLAN_FIX = ('build the backbone as the checkpoint was trained (its arch depths and units, '
-            "recovery, semantic_layers, pool_size; official STViT-R-Swin files: preset='official'), "
+            "recovery, semantic_layers, pool_size; official STViT-R-Swin files: preset='official', "
+            "the authors' COCO detectors: preset='official-det'), "
             'or initialise it from the plain Swin/DeiT checkpoint the other one started from')
 POOLED_GRID = 'pooled_grid'  # the generators' record of their pool size (layers/semantic.py)
+# Buffers that record a plan in our checkpoints; converted files get the model's own.
+PLAN_RECORDS = (POOLED_GRID, FORK_PLAN_RECORD)
 
 
 def raise_plan_mismatch(owner: str, difference: str) -> None:
@@ -131,6 +136,9 @@ def plan_difference(own: Dict[str, Tensor], given: Dict[str, Tensor]) -> Optiona
     fewer dims than the model's (a 2-D checkpoint inflated to 3-D windows) is
     compared with the model's trailing (spatial) dims.
     """
+    fork = _fork_plan_difference(own, given)
+    if fork:
+        return fork
     for key, grid in own.items():
         if key.endswith(POOLED_GRID) and key in given:
             theirs = given[key].reshape(-1).cpu()
@@ -149,6 +157,25 @@ def plan_difference(own: Dict[str, Tensor], given: Dict[str, Tensor]) -> Optiona
     extra = next((path for path in theirs if path not in ours), None)
     if extra is not None:
         return f'the checkpoint has {extra} (a {theirs[extra]}), the model has none'
+    return None
+
+
+def _fork_plan_difference(own: Dict[str, Tensor], given: Dict[str, Tensor]) -> Optional[str]:
+    """Whether the units of the checkpoint and of the model compute the same way: the
+    detection fork's units record their plan (``FORK_PLAN_RECORD``), windowed ones do not."""
+    if not any('.units.' in key for key in given):
+        return None  # no unit in the checkpoint: nothing it could have been trained as
+
+    def plan(state: Dict[str, Tensor]) -> str:
+        record = next((v for k, v in state.items() if k.endswith(FORK_PLAN_RECORD)), None)
+        if record is None:
+            return "unit_plan='windowed'"
+        return (f"unit_plan='detection-fork' (keys {'/'.join(map(str, record.tolist()))}, "
+                "preset='official-det')")
+
+    theirs, ours = plan(given), plan(own)
+    if theirs != ours:
+        return f'its units compute with {theirs}, the model\'s with {ours}'
     return None
 
 
@@ -189,8 +216,8 @@ def check_checkpoint_fits(module: nn.Module, state_dict: dict, prefix: str, *arg
                          f'{prefix}{example!r}) belongs to this backbone; load a checkpoint of '
                          f'this backbone (for a whole-model checkpoint, give init_cfg '
                          "prefix='backbone.')")
-    for key, grid in own.items():  # the record is the model's from here on
-        if key.endswith(POOLED_GRID):
+    for key, grid in own.items():  # the records are the model's from here on
+        if key.endswith(PLAN_RECORDS):
             state_dict[prefix + key] = grid.clone()
 
 

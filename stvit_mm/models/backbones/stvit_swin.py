@@ -59,9 +59,10 @@ class PatchEmbed(nn.Module):
             raise ValueError(f"STViTSwin: unknown stem {stem!r}; expected 'patch' or 'conv'")
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        if self.stem == 'patch':
-            H, W = x.shape[-2:]  # pad right/bottom to whole patches, as mmdet does
-            x = F.pad(x, (0, (-W) % self.patch_size, 0, (-H) % self.patch_size))
+        # pad right/bottom to whole patches, as mmdet does (the detection fork's conv stem too:
+        # the stem's border outputs then see the padding, not the convolutions' own)
+        H, W = x.shape[-2:]
+        x = F.pad(x, (0, (-W) % self.patch_size, 0, (-H) % self.patch_size))
         maps = self.proj(x)
         grid = (maps.shape[2], maps.shape[3])
         tokens = maps.flatten(2).transpose(1, 2)
@@ -103,10 +104,17 @@ class STViTSwin(SwinFamilyBackbone):
             ``pool_size_without_recovery`` (per side of a 7x7 window).
         preset: named settings of the switches ``stem``, ``gen_shortcut``,
             ``global_centres``, ``layer2_scope``, ``recovery_scope``,
-            ``neighbourhood_inside``, ``fit_window``: 'official' (the official
-            STViT-R-Swin's, ``presets.py``) or None. A switch passed explicitly
-            wins over the preset; one left None takes the preset's value, else
-            the default named below.
+            ``neighbourhood_inside``, ``fit_window``, ``window_padding``,
+            ``unit_plan``: 'official' (the official STViT-R-Swin classifiers'),
+            'official-det' (the authors' COCO detectors', ``presets.py``) or
+            None. A switch passed explicitly wins over the preset; one left None
+            takes the preset's value, else the default named below.
+        unit_plan: 'windowed' (default) or 'detection-fork': units computed
+            as the official detection fork computes them (``DetectionForkUnit``:
+            its neighbourhoods and pad mask; the windowed plan's
+            ``neighbourhood``, scopes and generator switches do not apply).
+        window_padding: 'masked' (default: padded tokens never attended) or
+            'zeros' (mmdet's Swin and the detection fork: zero padding attended).
         recovery: restore image tokens in every unit (STViT-R, for dense
             tasks). Without it the last unit of the last sparse stage hands its
             semantic token grid to the next stage (STViT, classification), less
@@ -188,8 +196,9 @@ class STViTSwin(SwinFamilyBackbone):
                  in_channels: int = 3, window_size: int = 7, pool_size: Optional[int] = None,
                  neighbourhood: Optional[int] = None, neighbourhood_inside: Optional[bool] = None,
                  layer2_scope: Optional[str] = None, recovery_scope: Optional[str] = None,
-                 window_neighbours: int = 3, fit_window: Optional[bool] = None,
-                 semantic_layers: Sequence[str] = SEMANTIC_SCOPES,
+                 window_neighbours: Optional[int] = None, fit_window: Optional[bool] = None,
+                 window_padding: Optional[str] = None, unit_plan: Optional[str] = None,
+                 semantic_layers: Optional[Sequence[str]] = None,
                  gen_shortcut: Optional[bool] = None, global_centres: Optional[bool] = None,
                  layer_scale_init: Optional[float] = 1e-5,
                  stem: Optional[str] = None, mlp_ratio: float = 4.0, qkv_bias: bool = True,
@@ -218,10 +227,25 @@ class STViTSwin(SwinFamilyBackbone):
         switches = resolve_switches('STViTSwin', preset, dict(
             stem=stem, gen_shortcut=gen_shortcut, global_centres=global_centres,
             layer2_scope=layer2_scope, recovery_scope=recovery_scope,
-            neighbourhood_inside=neighbourhood_inside, fit_window=fit_window))
+            neighbourhood_inside=neighbourhood_inside, fit_window=fit_window,
+            window_padding=window_padding, unit_plan=unit_plan))
         self.preset = preset
+        self.unit_plan = switches['unit_plan']
         fit_window = switches.pop('fit_window')
         stem = switches.pop('stem')
+        window_padding, unit_plan = switches.pop('window_padding'), switches.pop('unit_plan')
+        if unit_plan == 'detection-fork':
+            windowed_only = dict(
+                neighbourhood=neighbourhood, layer2_scope=layer2_scope,
+                recovery_scope=recovery_scope, window_neighbours=window_neighbours,
+                neighbourhood_inside=neighbourhood_inside, semantic_layers=semantic_layers)
+            given = sorted(k for k, v in windowed_only.items() if v is not None)
+            given += [f'{k}={switches[k]}' for k, fork in (('gen_shortcut', True),
+                                                           ('global_centres', False))
+                      if switches[k] != fork]
+            if given:
+                raise ValueError("STViTSwin: unit_plan='detection-fork' fixes its units "
+                                 f"(preset='official-det'); remove {', '.join(given)}")
         if stage_cfgs:  # mmpretrain's 384-pixel configs set the window there
             window_size = stage_window(stage_cfgs) or window_size
         arch = self._resolve_arch(self._arch_with_sizes(arch, embed_dims, depths, num_heads))
@@ -251,14 +275,16 @@ class STViTSwin(SwinFamilyBackbone):
         self.in_channels, self.out_indices = in_channels, tuple(out_indices)
         self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
         self.num_features = dims
-        unit_cfg = dict(pool_size=(pool_size, ) * 2, neighbourhood=(neighbourhood, ) * 2,
-                        semantic_layers=tuple(semantic_layers),
-                        layer_scale_init=layer_scale_init,
-                        window_neighbours=window_neighbours, **switches)
+        unit_cfg = dict(pool_size=(pool_size, ) * 2, layer_scale_init=layer_scale_init)
+        if unit_plan != 'detection-fork':
+            unit_cfg.update(neighbourhood=(neighbourhood, ) * 2, **switches,
+                            semantic_layers=tuple(semantic_layers or SEMANTIC_SCOPES),
+                            window_neighbours=3 if window_neighbours is None else window_neighbours)
         self.patch_embed = PatchEmbed(in_channels, dims[0], stem, patch_size)
         self.drop_after_pos = nn.Dropout(drop_rate)
         self._build_stages(arch, (window_size, ) * 2, unit_cfg, recovery, mlp_ratio, qkv_bias,
-                           drop_rate, drop_path_rate, with_cp, fit_window)
+                           drop_rate, drop_path_rate, with_cp, fit_window, window_padding,
+                           unit_plan)
 
         init_transformer_weights(self)
         self._install_checkpoint_hooks()

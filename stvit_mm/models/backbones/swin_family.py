@@ -11,7 +11,9 @@ from torch import Tensor, nn
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
 from ..layers import drop_path_rates
 from ..layers.grouping import pad_grid, tokens_to_map
-from ..layers.unit import WindowedDumbbellUnit, real_semantic_grid, semantic_tokens_to_grid
+from ..layers.fork_unit import DetectionForkUnit
+from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit, real_semantic_grid,
+                          semantic_tokens_to_grid)
 from ..layers.window import WindowBlock
 from .foreign_checkpoint import ConvertsForeignCheckpoints
 
@@ -45,18 +47,29 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x.reshape(B, -1, 4 * C))), new_grid
 
 
+# How a unit computes: ours ('windowed', the paper's and the classification code's layers with
+# masked padding) or the authors' COCO detectors' ('detection-fork', layers/fork_unit.py).
+UNIT_PLANS = {'windowed': WindowedDumbbellUnit, 'detection-fork': DetectionForkUnit}
+
+
 class SwinStage(nn.Module):
     """Plain (shifted) window blocks, then dumbbell units; ``downsample`` at the end.
 
     Serves Swin (2-D windows) and Video Swin (3-D windows, ``fit_window``).
+    ``window_padding`` is the plain blocks' (see ``WindowBlock``); ``unit_plan``
+    a key of :data:`UNIT_PLANS` (a 'detection-fork' unit pads as the fork does).
     """
 
     def __init__(self, dim: int, num_heads: int, depth: int, num_units: int,
                  window: Sequence[int], unit_cfg: dict, recover_last: bool, mlp_ratio: float,
                  qkv_bias: bool, drop: float, drop_path: List[float], out_dim: Optional[int],
-                 with_cp: bool, fit_window: bool = False) -> None:
+                 with_cp: bool, fit_window: bool = False, window_padding: str = 'masked',
+                 unit_plan: str = 'windowed') -> None:
         super().__init__()
-        unit_depth = 3 + len(unit_cfg['semantic_layers']) + 1
+        if unit_plan not in UNIT_PLANS:
+            raise ValueError(f'unit_plan must be one of {sorted(UNIT_PLANS)}, got {unit_plan!r}')
+        # window block, 2 generator layers, semantic blocks (the fork's: local, global), recovery
+        unit_depth = 3 + len(unit_cfg.get('semantic_layers', SEMANTIC_SCOPES)) + 1
         plain = depth - num_units * unit_depth + (0 if recover_last or not num_units else 1)
         if plain < 0:
             raise ValueError(f'a stage of depth {depth} cannot hold {num_units} units of '
@@ -68,14 +81,22 @@ class SwinStage(nn.Module):
         rates = iter(drop_path)
         self.blocks = nn.ModuleList([
             WindowBlock(window=self.window, shift=shift if i % 2 else None, drop=drop,
-                        drop_path=next(rates), **common) for i in range(plain)])
+                        drop_path=next(rates), padding=window_padding, **common)
+            for i in range(plain)])
         self.units = nn.ModuleList()
         for u in range(num_units):
             recovery = recover_last or u < num_units - 1
             n = unit_depth - (0 if recovery else 1)
-            self.units.append(WindowedDumbbellUnit(
-                window=self.window, recovery=recovery, drop=drop,
-                drop_path=[next(rates) for _ in range(n)], **unit_cfg, **common))
+            if unit_plan == 'windowed':
+                plan_args = dict(recovery=recovery, window_padding=window_padding, **common)
+            elif recovery:  # the fork's units always recover; they pad as the fork does
+                plan_args = {k: v for k, v in common.items() if k != 'fit_window'}
+            else:
+                raise ValueError("the detection fork's units always recover: use "
+                                 'recovery=True with its plan')
+            self.units.append(UNIT_PLANS[unit_plan](
+                window=self.window, drop=drop, drop_path=[next(rates) for _ in range(n)],
+                **unit_cfg, **plan_args))
         self.downsample = PatchMerging(dim, out_dim) if out_dim else None
 
     def _run(self, module: nn.Module, *args):
@@ -160,7 +181,8 @@ class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
 
     def _build_stages(self, arch: dict, window: Tuple[int, ...], unit_cfg: dict,
                       recovery: bool, mlp_ratio: float, qkv_bias: bool, drop_rate: float,
-                      drop_path_rate: float, with_cp: bool, fit_window: bool) -> None:
+                      drop_path_rate: float, with_cp: bool, fit_window: bool,
+                      window_padding: str = 'masked', unit_plan: str = 'windowed') -> None:
         """``stages`` (stochastic depth over all blocks) and the output norms ``norm{i}``."""
         dims = self.num_features
         last_sparse = max([i for i, u in enumerate(arch['units']) if u] or [-1])
@@ -177,7 +199,8 @@ class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
             self.stages.append(SwinStage(
                 dims[i], heads, depth, units, window, unit_cfg, recovery or i != last_sparse,
                 mlp_ratio, qkv_bias, drop_rate, rates[start:start + depth],
-                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window))
+                dims[i + 1] if i + 1 < len(dims) else None, with_cp, fit_window,
+                window_padding, unit_plan))
             start += depth
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import load_checkpoint_file
 from ..backbones import STViT, STViTSwin
-from ..backbones.input_checks import PLAN_FIX, POOLED_GRID
+from ..backbones.input_checks import PLAN_FIX, PLAN_RECORDS
 from .conversion import Conversion, ConversionError, unwrap_checkpoint
 from .layouts import convert, detect_layout, family_of, is_our_layout, new_parameter
 from .report import describe_errors
@@ -311,27 +311,55 @@ def settle(problems: List[Problem], ignore: Sequence[str], target_name: str) -> 
     return ignored
 
 
+DETECTION_FORK_PLAN = 'detection-fork'
+
+
+def is_official_detector(tensors: Dict[str, Tensor]) -> bool:
+    """An official STViT-R COCO detector (changsn/STViT-R-Object-Detection): an official
+    STViT-R-Swin backbone under ``backbone.`` plus mmdet's ``roi_head.*``."""
+    backbone = {k[len(BACKBONE_PREFIX):] for k in tensors if k.startswith(BACKBONE_PREFIX)}
+    return (any(k.startswith('roi_head.') for k in tensors)
+            and detect_layout(dict.fromkeys(backbone), 'swin') == 'official-stvit-r')
+
+
+def check_detection_plan(target: Target, allow_other_plan: bool) -> None:
+    """Refuse an official detector's weights for a backbone of another plan: the same tensors
+    fit both, but only the fork's plan computes the network they were trained in."""
+    plan = getattr(target.backbone, 'unit_plan', None)
+    if plan != DETECTION_FORK_PLAN and not allow_other_plan:
+        raise ConversionError(
+            f"the checkpoint is an official STViT-R detector, trained with the detection fork's "
+            f"plan (unit_plan='{DETECTION_FORK_PLAN}'), and {target.name} has "
+            f"unit_plan={plan!r}: build it with preset='official-det' (as "
+            "configs/detection/cascade_mask_rcnn_stvit_r_swin_{s,b}_3x.py do), or pass "
+            '--allow-other-plan to convert it anyway (it then computes another network)')
+
+
 def convert_checkpoint(checkpoint: Dict[str, Tensor], source: str, target: Target,
-                       ignore: Sequence[str] = ()) -> Result:
+                       ignore: Sequence[str] = (), allow_other_plan: bool = False) -> Result:
     """Convert a state dict in the ``source`` layout for ``target``; see the module docstring.
 
     The check at the end loads the result into ``target.model``, which then holds it.
+    An official detector (:func:`is_official_detector`) converts only for a target of the
+    detection fork's plan, unless ``allow_other_plan``.
 
     Raises:
-        ConversionError: wrong layout or target, or problems no ``ignore`` regex matches.
+        ConversionError: wrong layout, target or plan, or problems no ``ignore`` regex matches.
     """
     if source not in SOURCES:
         raise ConversionError(f'unknown --from {source!r}; choose one of {sorted(SOURCES)}')
     tensors = unwrap_checkpoint(checkpoint)
     backbone_sd, rest, src_prefix = _split_backbone(tensors)
     layout = _detect_layout(list(backbone_sd), source, target)
+    if is_official_detector(tensors):
+        check_detection_plan(target, allow_other_plan)
     conv = convert(backbone_sd, layout, target.backbone)
     if conv.plan_mismatch:  # blocks placed by index would land in layers of other roles
         raise ConversionError(f'cannot convert for {target.name}: the checkpoint has another '
                               f'sparsification plan than the target: {conv.plan_mismatch}; '
                               f'{PLAN_FIX}')
-    for key, grid in target.backbone.state_dict().items():  # sources carry no pool-size record
-        if key.endswith(POOLED_GRID):
+    for key, grid in target.backbone.state_dict().items():  # sources carry no plan record
+        if key.endswith(PLAN_RECORDS):
             conv.put(key, grid.clone())
     out_prefix = BACKBONE_PREFIX if target.whole_model or src_prefix else ''
     ours = {k: v.shape for k, v in target.backbone.state_dict().items()}

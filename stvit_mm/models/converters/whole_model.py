@@ -17,8 +17,8 @@ from typing import Dict, Optional, Sequence, Tuple
 from mmengine.runner.checkpoint import load_state_dict
 from torch import Tensor, nn
 
-from .checkpoint import (BACKBONE_PREFIX, SOURCES, Result, convert_checkpoint, load_source,
-                         target_from_model)
+from .checkpoint import (BACKBONE_PREFIX, SOURCES, Result, convert_checkpoint,
+                         is_official_detector, load_source, target_from_model)
 from .conversion import ConversionError, unwrap_checkpoint
 from .layouts import LAYOUTS, detect_layout
 
@@ -33,12 +33,15 @@ def foreign_whole_model(checkpoint: dict) -> Optional[Tuple[Dict[str, Tensor], s
     ``backbone.`` prefix; None for anything else (ours, prefixed, not a state dict).
 
     Prefixed foreign keys (an mmpretrain Swin classifier) are left to the
-    backbone's load pre-hook, which converts them.
+    backbone's load pre-hook, which converts them; an official detector is converted
+    here (its plan is checked against the model's, which its backbone alone cannot tell).
     """
     try:
         tensors = unwrap_checkpoint(checkpoint)
     except ConversionError:  # optimizer states etc. beside the weights: not ours to judge
         return None
+    if is_official_detector(tensors):  # whole-model conversion: it checks the plan
+        return tensors, 'official-stvit-r'
     if any(key.startswith(BACKBONE_PREFIX) for key in tensors):
         return None
     layout = detect_layout(dict.fromkeys(tensors))  # None for our layout

@@ -192,6 +192,40 @@ def window_layout(grid: Tuple[int, ...], window: Tuple[int, ...], shift: Tuple[i
     return WindowLayout(index, inverse, valid, mask, num_windows)
 
 
+class ZeroPaddedLayout(NamedTuple):
+    """A :class:`WindowLayout` whose padding slots are zero tokens that take part in attention
+    (mmdet's Swin and the STViT-R detection fork pad normalised tokens with zeros, unmasked).
+
+    Attributes:
+        index: (windows * Nw,) raster index per window slot; padding slots point at
+            ``num_tokens``, the zero token callers append.
+        inverse: (N,) window slot of every real token.
+        mask: (windows, Nw, Nw) bool shifted-window region mask, None without shift.
+        num_windows: number of windows.
+    """
+    index: Tensor
+    inverse: Tensor
+    mask: Optional[Tensor]
+    num_windows: int
+
+
+@functools.lru_cache(maxsize=64)
+@torch.inference_mode(False)  # cached for every later call: must serve autograd too
+def zero_padded_window_layout(grid: Tuple[int, ...], window: Tuple[int, ...],
+                              shift: Tuple[int, ...], device: torch.device) -> ZeroPaddedLayout:
+    """The :class:`ZeroPaddedLayout` of ``grid`` (cached: it depends on shapes only)."""
+    layout = window_layout(grid, window, shift, device)
+    index = layout.index
+    if layout.valid is not None:
+        index = torch.where(layout.valid.reshape(-1), index, _prod(grid))
+    mask = None
+    if any(shift):
+        padded = tuple(-(-g // w) * w for g, w in zip(grid, window))
+        regions = shifted_window_regions(padded, window, shift, device=device)
+        mask = regions[:, :, None] == regions[:, None, :]
+    return ZeroPaddedLayout(index, layout.inverse, mask, layout.num_windows)
+
+
 def _product(lists):
     if not lists:
         yield ()

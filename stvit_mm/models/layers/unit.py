@@ -142,6 +142,7 @@ class WindowedDumbbellUnit(nn.Module):
             grid (Video Swin's rule): semantic tokens then always summarise
             real tokens, e.g. a 4-frame clip is pooled to 2 bins of 2 frames
             instead of one real and one padding bin.
+        window_padding: padding of the window block, see :class:`WindowBlock`.
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
@@ -153,6 +154,7 @@ class WindowedDumbbellUnit(nn.Module):
                  global_centres: bool = True, neighbourhood_inside: bool = False,
                  layer2_scope: str = 'global', recovery_scope: str = 'global',
                  window_neighbours: int = 3, fit_window: bool = False,
+                 window_padding: str = 'masked',
                  norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
@@ -190,7 +192,8 @@ class WindowedDumbbellUnit(nn.Module):
         common = dict(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                       norm_layer=norm_layer, act_layer=act_layer)
         self.window_block = WindowBlock(window=self.window, drop=drop, drop_path=dpr[0],
-                                        fit_window=fit_window, **common)
+                                        fit_window=fit_window, padding=window_padding,
+                                        **common)
         self.generator = SemanticTokenGenerator(
             pool_size=self.pool_size, drop=drop, drop_path=dpr[1:3],
             layer_scale_init=layer_scale_init,

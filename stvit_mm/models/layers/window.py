@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import Attention
-from .grouping import window_layout
+from .grouping import window_layout, zero_padded_window_layout
 from .layer_scale import DropPath, layer_scale_or_identity
 from .mlp import Mlp
 from .position import gather_position_bias, relative_position_index, relative_position_table_size
@@ -59,12 +59,17 @@ class WindowAttention(Attention):
         return super().attend_qkv(qkv, position if bias is None else position + bias, mask)
 
 
+WINDOW_PADDINGS = ('masked', 'zeros')
+
+
 class WindowBlock(nn.Module):
     """Swin block: (shifted) window attention + MLP, each with its residual.
 
-    Takes tokens in raster order over any grid; pads the grid to whole windows,
-    masks padded keys out of every window, and crops back, so results on the
-    real tokens do not depend on how much padding there is.
+    Takes tokens in raster order over any grid; pads the grid to whole windows
+    and crops back. ``padding='masked'`` (default) masks padded keys out of
+    every window, so results on the real tokens do not depend on how much
+    padding there is; ``'zeros'`` lets the zero padding take part in attention,
+    as mmdet's Swin and the STViT-R detection fork do.
 
     Args:
         dim, num_heads, mlp_ratio, qkv_bias, drop, drop_path, layer_scale_init,
@@ -74,15 +79,20 @@ class WindowBlock(nn.Module):
         fit_window: in a dim where the grid is no larger than the window, use
             one window of the grid's size, unshifted (official Swin,
             mmpretrain, Video Swin); off: pad and shift as mmdet's Swin does.
+        padding: 'masked' or 'zeros', see above.
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
                  shift: Optional[Sequence[int]] = None, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop: float = 0.0, drop_path: float = 0.0,
                  layer_scale_init: Optional[float] = None, fit_window: bool = False,
-                 norm_layer: Type[nn.Module] = nn.LayerNorm,
+                 padding: str = 'masked', norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
+        if padding not in WINDOW_PADDINGS:
+            raise ValueError(f'WindowBlock: padding must be one of {WINDOW_PADDINGS}, got '
+                             f'{padding!r}')
+        self.padding = padding
         self.window = tuple(int(w) for w in window)
         self.shift = tuple(int(s) for s in shift) if shift else (0, ) * len(self.window)
         if len(self.shift) != len(self.window) or any(
@@ -112,6 +122,11 @@ class WindowBlock(nn.Module):
         """Normalised tokens (B, N, C) on ``grid`` -> attention output (B, N, C)."""
         B, N, C = x.shape
         window, shift = self.window_for(grid)
+        if self.padding == 'zeros':
+            if keep is not None:
+                raise ValueError("WindowBlock: padding='zeros' takes no keep mask (nothing is "
+                                 'masked)')
+            return self._zero_padded_attention(x, tuple(grid), window, shift)
         layout = window_layout(tuple(grid), window, shift, x.device)
         slots = layout.index.numel() // layout.num_windows
         # Project real tokens only; one gather pads, shifts and partitions the projections.
@@ -122,6 +137,20 @@ class WindowBlock(nn.Module):
             mask = keys if mask is None else mask.repeat(keep.shape[0], 1, 1) & keys
         out = self.attn.attend_qkv(qkv, mask=None if mask is None else mask[:, None],
                                    window=window)
+        out = out.reshape(B, -1, C).index_select(1, layout.inverse)
+        return self.attn.proj_drop(self.attn.proj(out))
+
+    def _zero_padded_attention(self, x: Tensor, grid: Tuple[int, ...],
+                               window: Tuple[int, ...], shift: Tuple[int, ...]) -> Tensor:
+        """Window attention in which padding slots hold zero tokens (their projection is the
+        ``qkv`` bias) and are attended; only the shift regions are masked."""
+        B, N, C = x.shape
+        layout = zero_padded_window_layout(grid, window, shift, x.device)
+        slots = layout.index.numel() // layout.num_windows
+        padded = torch.cat([x, x.new_zeros(B, 1, C)], dim=1)  # token N: the zero padding
+        qkv = self.attn.qkv(padded).index_select(1, layout.index).reshape(-1, slots, 3 * C)
+        mask = None if layout.mask is None else layout.mask[:, None]
+        out = self.attn.attend_qkv(qkv, mask=mask, window=window)
         out = out.reshape(B, -1, C).index_select(1, layout.inverse)
         return self.attn.proj_drop(self.attn.proj(out))
 
