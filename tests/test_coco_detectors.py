@@ -198,3 +198,11 @@ def test_our_checkpoints_carry_the_plan():
         assert f"the model's with unit_plan='{ours}'" in message
     again = STViTSwin('small', preset='official-det', out_indices=(3, ))
     assert again.load_state_dict(fork.state_dict(), strict=True)
+
+
+def test_semantic_maps_of_the_fork_plan_are_refused_in_one_line():
+    from stvit_mm.analysis.semantic_maps import semantic_maps
+    from stvit_mm.utils import ConfigError
+    model = STViTSwin('tiny', preset='official-det').eval()
+    with pytest.raises(ConfigError, match=r"^semantic maps: the detection fork's units "):
+        semantic_maps(model, torch.randn(1, 3, 64, 64))

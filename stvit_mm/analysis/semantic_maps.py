@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ..models.layers import record_attention
 from ..models.layers.grouping import window_layout
+from ..models.layers.fork_unit import DetectionForkUnit
 from ..models.layers.unit import SemanticFootprint, WindowedDumbbellUnit
 from ..utils.config import ConfigError
 
@@ -211,6 +212,9 @@ def _window_maps(target: RecordedGenerator) -> Tuple[Tensor, Tensor, Optional[Te
     """
     unit: WindowedDumbbellUnit = target.owner
     grid = target.grid
+    if isinstance(unit, DetectionForkUnit):
+        raise ConfigError("semantic maps: the detection fork's units (preset='official-det') "
+                          'are not supported; visualise a model of another preset')
     if len(grid) != 2:
         raise ConfigError(f'semantic maps: {len(grid)}-D windows are not supported (images only)')
     N = grid[0] * grid[1]
