@@ -278,7 +278,8 @@ class STViTSwin(SwinFamilyBackbone):
         unit_cfg = dict(pool_size=(pool_size, ) * 2, layer_scale_init=layer_scale_init)
         if unit_plan != 'detection-fork':
             unit_cfg.update(neighbourhood=(neighbourhood, ) * 2, **switches,
-                            semantic_layers=tuple(semantic_layers or SEMANTIC_SCOPES),
+                            semantic_layers=tuple(SEMANTIC_SCOPES if semantic_layers is None
+                                                  else semantic_layers),
                             window_neighbours=3 if window_neighbours is None else window_neighbours)
         self.patch_embed = PatchEmbed(in_channels, dims[0], stem, patch_size)
         self.drop_after_pos = nn.Dropout(drop_rate)
