@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
@@ -104,9 +105,11 @@ def test_damaged_train_annotation_file_is_named(coco, tmp_path):
 
 def test_damaged_test_annotation_file_is_named(coco, tmp_path):
     annotations, options = coco
-    train_tool.main([DETECTOR, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *options])
+    # The test loop (its dataset) is built before the checkpoint is loaded: any file will do.
+    checkpoint = tmp_path / 'iter_2.pth'
+    torch.save({'state_dict': {}}, checkpoint)
     _cut(annotations + 'instances_val.json')
-    message = _exit_line(test_tool.main, [DETECTOR, str(tmp_path / 'w' / 'iter_2.pth'),
+    message = _exit_line(test_tool.main, [DETECTOR, str(checkpoint),
                                           '--work-dir', str(tmp_path / 't'), '--cfg-options',
                                           *options])
     assert f'annotation file {annotations}instances_val.json (test_dataloader) is not ' \
