@@ -5,7 +5,7 @@ job ends within a bounded time with a non-zero exit and the lost rank named, and
 A rank killed (SIGKILL: OOM killer, preemption) is seen by the launcher at once; a rank
 that stops answering (SIGSTOP here: a frozen process, a node cut off) is seen when a
 collective operation times out, after ``STVIT_DIST_TIMEOUT`` seconds (stvit_mm/utils/dist.py).
-Slow: about five 2-process runs of the synthetic classifier.
+The job tests are slow: about five 2-process runs of the synthetic classifier.
 """
 import os
 import re
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
 
 import slurm_cluster
 from slurm_cluster import HAVE_SLURM, WHY_NOT, free_port
 from stvit_mm.datasets import make_imagenet_style
-
-pytestmark = pytest.mark.slow
+from stvit_mm.utils.dist import DEFAULT_TIMEOUT_S, LaunchError, collective_timeout
 
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 EPOCHS, ITERS_PER_EPOCH = 3, 8  # 32 images, 2 processes, 2 per batch
@@ -141,6 +141,7 @@ def _resume(command, env) -> str:
     return log
 
 
+@pytest.mark.slow
 def test_torchrun_rank_killed_mid_epoch(setup, repo_root):
     root, data, reference = setup
     work = root / 'torchrun'
@@ -158,6 +159,7 @@ def test_torchrun_rank_killed_mid_epoch(setup, repo_root):
     _same_final_state(reference, work)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SLURM, reason=WHY_NOT)
 def test_slurm_task_killed_mid_epoch(setup, repo_root):
     root, data, reference = setup
@@ -175,6 +177,7 @@ def test_slurm_task_killed_mid_epoch(setup, repo_root):
     _same_final_state(reference, work)
 
 
+@pytest.mark.slow
 def test_frozen_rank_ends_the_job_after_the_timeout(setup, repo_root):
     """SIGSTOP: the process lives but never answers; nothing tells the launcher. Without a
     timeout of our own, gloo's default (30 minutes) would keep the job hanging."""
@@ -185,3 +188,14 @@ def test_frozen_rank_ends_the_job_after_the_timeout(setup, repo_root):
                                        signal.SIGSTOP)
     assert code not in (0, None) and took < BOUND_S, (code, took, log[-3000:])
     assert 'error: rank 0: no answer from another rank for 30 s' in log, log[-3000:]
+
+
+def test_collective_timeout_comes_from_the_environment_or_the_config(monkeypatch):
+    monkeypatch.delenv('STVIT_DIST_TIMEOUT', raising=False)
+    assert collective_timeout(Config(dict())) == DEFAULT_TIMEOUT_S
+    assert collective_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(timeout=90))))) == 90
+    monkeypatch.setenv('STVIT_DIST_TIMEOUT', '45')
+    assert collective_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(timeout=90))))) == 45
+    monkeypatch.setenv('STVIT_DIST_TIMEOUT', 'soon')
+    with pytest.raises(LaunchError, match="STVIT_DIST_TIMEOUT.*positive.*'soon'"):
+        collective_timeout(Config(dict()))

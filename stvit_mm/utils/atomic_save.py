@@ -55,7 +55,8 @@ def save_bytes_atomically(data: bytes, path: Union[str, Path]) -> None:
             pass
         reason = err.strerror or str(err)
         raise FileSaveError(f'cannot save {path} ({reason}); nothing was written '
-                            'under that name: free space or fix the folder, then --resume')
+                            'under that name: free space or fix the folder and run again (training: '
+                            '--resume)')
     _fsync_folder(folder)
 
 
