@@ -26,5 +26,7 @@ demo-seg: install
 test: install
 	$(PYTHON) -m pytest -q tests
 
+# What CI runs: the fast suite plus the slow tests (Slurm, rank failures, the stock-config
+# swap sweep, install tests); prints why each skipped test skipped and the slowest tests.
 test-all: install
-	$(PYTHON) -m pytest -q --runslow tests
+	$(PYTHON) -m pytest -q -rs --durations=25 --runslow tests

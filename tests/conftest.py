@@ -17,20 +17,27 @@ import stvit_mm  # noqa: E402,F401  (compat shims before mm* imports)
 
 def pytest_addoption(parser):
     parser.addoption('--runslow', action='store_true', default=False,
-                     help='also run tests marked slow')
+                     help='also run tests marked slow (`make test-all`, what CI runs)')
+    parser.addoption('--runlong', action='store_true', default=False,
+                     help='also run tests marked long (beyond the CI budget)')
 
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: takes minutes; run with --runslow')
+    config.addinivalue_line('markers', 'long: takes tens of minutes on 2 cores, more than '
+                            "CI's budget holds; run with --runlong")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption('--runslow'):
-        return
-    skip = pytest.mark.skip(reason='slow: run with --runslow')
+    skips = {'slow': (config.getoption('--runslow'),
+                      pytest.mark.skip(reason='slow: run with --runslow (make test-all)')),
+             'long': (config.getoption('--runlong'),
+                      pytest.mark.skip(reason='long: over 15 min on 2 cores, beyond the CI '
+                                       'budget (60 min for the whole run); run with --runlong'))}
     for item in items:
-        if 'slow' in item.keywords:
-            item.add_marker(skip)
+        for marker, (wanted, skip) in skips.items():
+            if marker in item.keywords and not wanted:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope='session')

@@ -313,7 +313,7 @@ def test_ignore_empty_skips_any_unreadable_image(tmp_path):
         LoadImageFromFileNamingFailures()(dict(img_path=str(path)))
 
 
-def test_naming_unreadable_images_leaves_mmcv_as_it_is(repo_root):
+def test_naming_unreadable_images_leaves_mmcv_as_it_is(repo_root, tmp_path):
     """The named errors come from our registered transform, put in the run's dataloaders
     (train and val when training, test when testing); mmcv's class is not patched, and the
     test pipeline that inferencers search for LoadImageFromFile keeps it."""
@@ -325,10 +325,13 @@ def test_naming_unreadable_images_leaves_mmcv_as_it_is(repo_root):
     import stvit_mm.models  # noqa: F401
     from stvit_mm.apis import train_config
     original = vars(LoadImageFromFile)['transform']
+    data = str(tmp_path / 'coco') + '/'
+    make_coco_instance(data, num_train=1, num_val=1)  # train_config checks the annotations
+    options = {f'{s}_dataloader.dataset.data_root': data for s in ('train', 'val')}
+    options['val_evaluator.ann_file'] = data + 'annotations/instances_val.json'
     cfg = train_config(os.path.join(repo_root, 'configs', 'detection',
                                     'mask_rcnn_stvit_r_swin_t_synthetic.py'),
-                       {f'{s}_dataloader.dataset.data_root': repo_root for s in ('train', 'val')},
-                       work_dir='unused')
+                       options, work_dir='unused')
     assert vars(LoadImageFromFile)['transform'] is original
     assert original.__module__ == mmcv.transforms.loading.__name__
     assert mmcv.transforms.LoadImageFromFile is LoadImageFromFile

@@ -28,6 +28,7 @@ print('mmcv', mmcv.__version__, 'ops ok')
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a 20-minute compile on 2 cores: CI uses the prebuilt wheel instead
 def test_mmcv_source_build_gives_working_ops(tmp_path, repo_root):
     wheels = tmp_path / 'wheels'
     env = dict(os.environ, PYTHON=sys.executable, PIP_FIND_LINKS='')

@@ -42,6 +42,7 @@ from stvit_mm.models.converters import ConversionError, format_report  # noqa: E
 from stvit_mm.models.converters.checkpoint import (  # noqa: E402
     SOURCES, TARGET_ARCHS, Target, convert_checkpoint, load_source, save_result,
     target_from_arch, target_from_model)
+from stvit_mm.utils.checkpoint_check import CheckpointReadError  # noqa: E402
 from stvit_mm.utils.safe_checkpoint import (  # noqa: E402
     UnsafeCheckpointError, add_trust_checkpoint_argument)
 
@@ -89,7 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   target_from_arch(args.arch, args.source))
         result = convert_checkpoint(checkpoint, args.source, target, args.ignore,
                                     allow_other_plan=args.allow_other_plan)
-    except (ConversionError, ConfigError, FileNotFoundError, UnsafeCheckpointError) as error:
+    except (ConversionError, ConfigError, FileNotFoundError, UnsafeCheckpointError,
+            CheckpointReadError) as error:
         print(f'convert_checkpoint.py: error: {error}', file=sys.stderr)
         return 1
     save_result(result, args.dst)

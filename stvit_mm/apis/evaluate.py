@@ -6,9 +6,12 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..datasets.annotation_errors import check_annotation_files
 from ..datasets.image_errors import name_unreadable_images
+from ..utils.atomic_save import use_atomic_saving
 from ..utils.config import check_data_paths, load_config
-from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+from ..utils.safe_checkpoint import use_safe_checkpoint_loading
+from .run_errors import exit_on_run_errors
 from .train import default_work_dir
 
 
@@ -59,32 +62,30 @@ def evaluation_config(config: str, checkpoint: str, cfg_options: Optional[dict] 
         cfg.test_evaluator = evaluators
     name_unreadable_images(cfg, ('test', ))  # a corrupt image names the file and the fix
     check_data_paths(cfg, ('test', ))
+    check_annotation_files(cfg, ('test', ))
     return cfg
 
 
 def evaluate(cfg: Config, launcher: str = 'none') -> dict:
     """Run mmengine's test loop under ``launcher``; the metrics. The checkpoint is read
-    without running pickled code."""
+    without running pickled code and checked whole; --out files are saved atomically."""
     from mmengine.runner import Runner
 
     from ..utils.dist import launched
 
     use_safe_checkpoint_loading()
+    use_atomic_saving()
     with launched(cfg, launcher):
         return Runner.from_cfg(cfg).test()
 
 
 def evaluate_from_args(args: argparse.Namespace) -> dict:
-    """tools/test.py after parsing: a bad config, path or checkpoint exits with one line
-    ``error: ...``; the metrics otherwise."""
-    from ..utils.dist import LaunchError
-
+    """tools/test.py after parsing: a bad config, path or checkpoint, an unreadable image
+    or annotation file exits with one line ``error: ...``; the metrics otherwise."""
     try:
         cfg = evaluation_config(args.config, args.checkpoint, args.cfg_options, args.work_dir,
                           args.show_dir, args.out)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
-    try:
+    with exit_on_run_errors(cfg, ('test', )):
         return evaluate(cfg, args.launcher)
-    except (LaunchError, UnsafeCheckpointError) as err:
-        raise SystemExit(f'error: {err}')

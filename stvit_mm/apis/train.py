@@ -6,9 +6,13 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..datasets.annotation_errors import check_annotation_files
 from ..datasets.image_errors import name_unreadable_images
+from ..utils.atomic_save import use_atomic_saving
+from ..utils.checkpoint_check import latest_checkpoint
 from ..utils.config import add_custom_import, check_data_paths, load_config
-from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+from ..utils.safe_checkpoint import use_safe_checkpoint_loading
+from .run_errors import exit_on_run_errors
 
 
 def default_work_dir(config: str) -> str:
@@ -22,9 +26,10 @@ def train_config(config: str, cfg_options: Optional[dict] = None, work_dir: Opti
     """The config a training run uses: loaded and checked (:func:`load_config`), the work
     dir set, ``--amp`` / ``--auto-scale-lr`` / ``--resume`` applied, ``RandomStateHook``
     added (exact resume), unreadable images named; ValueError or FileNotFoundError in one
-    line for what is wrong.
+    line for what is wrong (CheckpointReadError, a ValueError, for a damaged checkpoint).
 
-    ``resume``: None (no resume), ``'auto'`` (the latest checkpoint of the work dir) or a
+    ``resume``: None (no resume), ``'auto'`` (the checkpoint the work dir's
+    ``last_checkpoint`` names, checked whole; from scratch when there is none) or a
     checkpoint path.
     """
     import torch
@@ -47,7 +52,9 @@ def train_config(config: str, cfg_options: Optional[dict] = None, work_dir: Opti
             raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # The file mmengine would pick, checked before anything is built: a marker or file
+        # left damaged by a crash is named in one line instead of failing after start-up.
+        cfg.resume, cfg.load_from = True, latest_checkpoint(cfg.work_dir)
     elif resume is not None:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
@@ -62,32 +69,31 @@ def train_config(config: str, cfg_options: Optional[dict] = None, work_dir: Opti
     # LoadImageFromFile there, in the config dumped into the work dir too.
     name_unreadable_images(cfg, ('train', 'val'))
     check_data_paths(cfg, ('train', 'val'))
+    check_annotation_files(cfg, ('train', 'val'))
     return cfg
 
 
 def train(cfg: Config, launcher: str = 'none') -> None:
     """Train with mmengine's Runner under ``launcher`` ('none', 'pytorch', 'slurm', 'mpi');
-    checkpoints (load_from, resume) are read without running pickled code."""
+    checkpoints (load_from, resume) are read without running pickled code, checked whole,
+    and saved atomically (a save cut short leaves no half-written checkpoint)."""
     from mmengine.runner import Runner
 
     from ..utils.dist import launched
 
     use_safe_checkpoint_loading()
+    use_atomic_saving()
     with launched(cfg, launcher):
         Runner.from_cfg(cfg).train()
 
 
 def train_from_args(args: argparse.Namespace) -> None:
-    """tools/train.py after parsing: a bad config, path or checkpoint exits with one line
-    ``error: ...``."""
-    from ..utils.dist import LaunchError
-
+    """tools/train.py after parsing: a bad config, path or checkpoint, an unreadable image
+    or annotation file, a failed save exits with one line ``error: ...``."""
     try:
         cfg = train_config(args.config, args.cfg_options, args.work_dir, args.resume, args.amp,
                            args.auto_scale_lr)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
-    try:
+    with exit_on_run_errors(cfg, ('train', 'val')):
         train(cfg, args.launcher)
-    except (LaunchError, UnsafeCheckpointError) as err:
-        raise SystemExit(f'error: {err}')

@@ -2,6 +2,7 @@
 import os
 import subprocess
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Iterator, List
 
 import torch
@@ -52,13 +53,37 @@ class LaunchError(RuntimeError):
     """The process was not started the way its launcher needs."""
 
 
+# Seconds a collective operation waits for the other processes before failing (a rank that
+# stopped responding: frozen, its node cut off). A rank that dies is seen sooner, by the
+# launcher (torchrun's agent, srun --kill-on-bad-exit). Not shorter by default: rank 0 alone
+# computes metrics (COCO evaluation: minutes on a large set) while the others wait.
+TIMEOUT_ENV = 'STVIT_DIST_TIMEOUT'
+DEFAULT_TIMEOUT_S = 600
+
+
+def collective_timeout(cfg: Config) -> int:
+    """Seconds for collective operations: ``$STVIT_DIST_TIMEOUT``, else the config's
+    ``env_cfg.dist_cfg.timeout`` (mmengine's key), else :data:`DEFAULT_TIMEOUT_S`."""
+    value = os.environ.get(TIMEOUT_ENV) or cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
+        'timeout') or DEFAULT_TIMEOUT_S
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if seconds <= 0:
+        raise LaunchError(f'{TIMEOUT_ENV} / env_cfg.dist_cfg.timeout must be a positive '
+                          f'number of seconds, got {value!r}')
+    return seconds
+
+
 def prepare_launcher(cfg: Config, launcher: str) -> bool:
     """Make ``cfg`` run under ``launcher``; on a CPU-only machine set up gloo.
 
     mmengine's launcher assumes CUDA (``torch.cuda.set_device``). Without a GPU
     we initialise the gloo process group ourselves, which mmengine then
     reuses, wrap the model in DDP without device ids, and switch SyncBN
-    layers to BN (:func:`use_bn_without_gpus`).
+    layers to BN (:func:`use_bn_without_gpus`). Collective operations time out after
+    :func:`collective_timeout` seconds, with GPUs too.
 
     Returns:
         True when this function created the process group (the caller
@@ -66,7 +91,12 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
     """
     cfg.launcher = launcher
     use_bn_without_gpus(cfg)
-    if launcher == 'none' or torch.cuda.is_available():
+    if launcher == 'none':
+        return False
+    timeout = collective_timeout(cfg)
+    # mmengine's own launch (GPUs) reads it from here too, in seconds.
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['timeout'] = timeout
+    if torch.cuda.is_available():
         return False
     if launcher == 'slurm':
         set_env_from_slurm()
@@ -82,7 +112,7 @@ def prepare_launcher(cfg: Config, launcher: str) -> bool:
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        dist.init_process_group(backend='gloo', timeout=timedelta(seconds=timeout))
         return True
     return False
 

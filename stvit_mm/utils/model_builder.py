@@ -109,13 +109,14 @@ def load_weights(model: nn.Module, checkpoint: str,
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
+    from .checkpoint_check import CheckpointReadError
     from .safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
     use_safe_checkpoint_loading()
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise ConfigError(f'checkpoint {checkpoint} does not exist')
     try:
         loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    except UnsafeCheckpointError as error:
+    except (UnsafeCheckpointError, CheckpointReadError) as error:  # they name the file
         raise ConfigError(str(error)) from None
     except Exception as error:  # noqa: BLE001  (any unreadable file is bad input)
         raise ConfigError(f'cannot read checkpoint {checkpoint}: {error}') from error

@@ -29,6 +29,8 @@ from typing import Any, List, Optional
 import numpy as np
 import torch
 
+from .checkpoint_check import FIX, CheckpointReadError, check_checkpoint, load_error
+
 TRUST_ENV = 'STVIT_TRUST_CHECKPOINTS'
 
 
@@ -72,16 +74,23 @@ def trusted() -> bool:
 
 
 def load_checkpoint_file(filename: str, map_location: Optional[Any] = None) -> Any:
-    """``torch.load`` of a local file, weights only plus the allow-list (see module doc)."""
+    """``torch.load`` of a local file, weights only plus the allow-list (see module doc);
+    a truncated or corrupted file raises CheckpointReadError naming it."""
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist; check the path')
-    if trusted():
-        return torch.load(filename, map_location=map_location, weights_only=False)
+    check_checkpoint(filename)
     try:
+        if trusted():
+            return torch.load(filename, map_location=map_location, weights_only=False)
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
+    except Exception as err:  # noqa: BLE001  (re-raised unless it says the file is damaged)
+        damage = load_error(err)
+        if damage:
+            raise CheckpointReadError(f'checkpoint {filename} is {damage}; {FIX}') from None
+        if not isinstance(err, pickle.UnpicklingError) or trusted():
+            raise
         what = _refused_item(str(err))
         raise UnsafeCheckpointError(
             f'{filename}: refusing to unpickle {what}, which a checkpoint does not need and '
