@@ -191,7 +191,8 @@ def test_deit_config_loads_mmpretrain_deit_checkpoint(tmp_path):
     deit = VisionTransformer(arch='deit-small')
     path = tmp_path / 'deit-small.pth'
     torch.save({'state_dict': {'backbone.' + k: v for k, v in deit.state_dict().items()}}, path)
-    cfg = _load(os.path.join(ROOT, 'configs', 'detection', 'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
+    cfg = _load(os.path.join(ROOT, 'configs', 'detection',
+                             'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
     backbone_cfg = cfg.model.backbone.copy()
     backbone_cfg.pop('type')
     backbone_cfg.init_cfg.checkpoint = str(path)

@@ -86,8 +86,8 @@ def train_from_args(args: argparse.Namespace) -> None:
         cfg = train_config(args.config, args.cfg_options, args.work_dir, args.resume, args.amp,
                            args.auto_scale_lr)
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     try:
         train(cfg, args.launcher)
     except (LaunchError, UnsafeCheckpointError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err

@@ -3,7 +3,6 @@ import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..analysis import DEFAULT_CLIP_LEN, DEFAULT_SHAPES
-
 from .benchmarks import PARTS, measurements
 from .metafiles import Section, ZooEntry
 from .stock import paper_result, stock_description, stock_reference
