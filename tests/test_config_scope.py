@@ -92,8 +92,10 @@ def test_no_dict_is_left_in_the_scope_without_registries(tmp_path):
     """mmengine tags the dicts of a `stvit_mm::` base with `_scope_='stvit_mm'`, which has
     no registries (mmengine would build them from the root registries and miss mmdet's
     CocoDataset, say): every config gives the dicts it defines fresh its task's scope."""
-    configs = [os.path.join(folder, f) for folder in os.listdir(os.path.join(MIM_DIR, 'configs'))
-               for f in os.listdir(os.path.join(MIM_DIR, 'configs', folder)) if f.endswith('.py')]
+    root = os.path.join(MIM_DIR, 'configs')
+    folders = [f for f in os.listdir(root) if os.path.isdir(os.path.join(root, f))]
+    configs = [os.path.join(folder, f) for folder in folders
+               for f in os.listdir(os.path.join(root, folder)) if f.endswith('.py')]
     assert len(configs) >= len(load_zoo()) + 4  # the zoo and the 4 synthetic configs
     for config in sorted(configs):
         user = tmp_path / 'user.py'
