@@ -75,9 +75,9 @@ def _box(ax, bbox_xywh, colour, text: str) -> None:
             bbox=dict(facecolor=colour, alpha=0.85, pad=1, linewidth=0))
 
 
-def _draw_ground_truth(ax, image_rgb, objects, colours) -> None:
+def _draw_ground_truth(ax, image, objects, colours) -> None:
     from matplotlib.patches import Polygon
-    ax.imshow(image_rgb)
+    ax.imshow(image)
     for obj in objects:
         colour = colours[obj['cls']]
         for polygon in obj['polygons']:
@@ -86,9 +86,9 @@ def _draw_ground_truth(ax, image_rgb, objects, colours) -> None:
         _box(ax, obj['bbox'], colour, obj['cls'])
 
 
-def _draw_prediction(ax, image_rgb, found, colours) -> None:
-    ax.imshow(image_rgb)
-    height, width = image_rgb.shape[:2]
+def _draw_prediction(ax, image, found, colours) -> None:
+    ax.imshow(image)
+    height, width = image.shape[:2]
     overlay = np.zeros((height, width, 4))
     for obj in found:
         if obj['mask'] is not None:
@@ -127,11 +127,12 @@ def draw_results_figure(config: str, checkpoint: str, data_root: str, images: Se
     for row, name in enumerate(images):
         image_path = osp.join(data_root, 'val', name)
         image_bgr = mmcv.imread(image_path, flag='color')
-        image_rgb = np.ascontiguousarray(image_bgr[..., ::-1])
+        # grey images under the class colours: the objects' own colours do not mix in
+        grey = np.repeat(mmcv.bgr2gray(image_bgr)[..., None], 3, axis=2)
         found = predictions(model, image_path, score_thr)
         tokens = token_map(model, image_bgr)
-        _draw_ground_truth(axes[row, 0], image_rgb, truth[name], colours)
-        _draw_prediction(axes[row, 1], image_rgb, found, colours)
+        _draw_ground_truth(axes[row, 0], grey, truth[name], colours)
+        _draw_prediction(axes[row, 1], grey, found, colours)
         axes[row, 2].imshow(tokens['picture'])
         drawn['ground_truth'].append(len(truth[name]))
         drawn['predictions'].append(len(found))
