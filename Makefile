@@ -2,6 +2,7 @@
 # `make demo-video`: video recognition (mmaction2) on generated clips;
 # `make demo-seg`: semantic segmentation (mmsegmentation UperNet) on generated images.
 # All install first; `make install` is idempotent (seconds when everything is in place).
+# `make lint`: ruff on the whole tree (needs only ruff: `pip install ruff`).
 # The active environment's interpreter (`python` in a venv; `python3` where no `python` exists).
 PYTHON ?= $(shell command -v python >/dev/null 2>&1 && echo python || echo python3)
 SHARED_WHEELS := $(abspath ../shared/wheels)
@@ -10,7 +11,7 @@ ifneq ($(wildcard $(SHARED_WHEELS)/*.whl),)
 export PIP_FIND_LINKS := $(strip $(PIP_FIND_LINKS) $(SHARED_WHEELS))
 endif
 
-.PHONY: install demo demo-video demo-seg test test-all
+.PHONY: install demo demo-video demo-seg test test-all lint
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
 
@@ -30,3 +31,7 @@ test: install
 # swap sweep, install tests); prints why each skipped test skipped and the slowest tests.
 test-all: install
 	$(PYTHON) -m pytest -q -rs --durations=25 --runslow tests
+
+# ruff with the rules and line length of pyproject.toml (the default test suite runs it too)
+lint:
+	$(PYTHON) -m ruff check .

@@ -51,7 +51,7 @@ def warn_duplicate_opencv() -> None:
             pass
     if len(names) > 1:
         warnings.warn(f'several OpenCV distributions share one cv2 folder ({", ".join(names)}); '
-                      'run `make install` (it keeps only opencv-contrib-python)')
+                      'run `make install` (it keeps only opencv-contrib-python)', stacklevel=2)
 
 
 def apply_all() -> None:

@@ -1,5 +1,4 @@
 import os
-import sys
 
 # Idle OpenMP threads sleep instead of spinning (set before torch loads): tests start
 # subprocesses and share 2 cores, where spinning threads slowed the suite several times.
@@ -7,10 +6,9 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import pytest  # noqa: E402
 
+# The checkout and tools/ (imported as modules by some tests) are on sys.path through
+# pyproject.toml's [tool.pytest.ini_options] pythonpath.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-# Tools are imported as modules by some tests.
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 import stvit_mm  # noqa: E402,F401  (compat shims before mm* imports)
 

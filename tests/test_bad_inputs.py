@@ -12,8 +12,11 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import train as train_tool
-from stvit_mm.datasets.image_errors import (ImageReadError, LoadImageFromFileNamingFailures,
-                                            name_unreadable_images)
+from stvit_mm.datasets.image_errors import (
+    ImageReadError,
+    LoadImageFromFileNamingFailures,
+    name_unreadable_images,
+)
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
 from stvit_mm.models import STViT, STViTSwin, STViTVideoSwin
 
@@ -264,7 +267,8 @@ def test_dataset_path_that_does_not_exist(tmp_path, repo_root, monkeypatch):
     missing = tmp_path / 'nowhere'
     with pytest.raises(SystemExit, match=f'dataset path does not exist \\(train: data_root '
                                          f'{missing}.*set it with --cfg-options'):
-        train_tool.main(['configs/classification/stvit_deit_t_synthetic.py', '--work-dir', str(tmp_path),
+        train_tool.main(['configs/classification/stvit_deit_t_synthetic.py',
+                         '--work-dir', str(tmp_path),
                          '--cfg-options', f'train_dataloader.dataset.data_root={missing}',
                          f'val_dataloader.dataset.data_root={missing}'])
 
@@ -273,10 +277,12 @@ def test_dataset_path_that_does_not_exist(tmp_path, repo_root, monkeypatch):
 def coco_train(tmp_path_factory, repo_root):
     """The synthetic detection config's training set (real CocoDataset and pipeline)."""
     from mmdet.registry import DATASETS
+
     from stvit_mm.utils import load_config
     root = str(tmp_path_factory.mktemp('coco')) + '/'
     make_coco_instance(root, num_train=3, num_val=1, image_size=(64, 48))
-    cfg = load_config(os.path.join(repo_root, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py'))
+    cfg = load_config(os.path.join(repo_root, 'configs', 'detection',
+                                   'mask_rcnn_stvit_r_swin_t_synthetic.py'))
     cfg.train_dataloader.dataset.data_root = root
     init_default_scope('mmdet')
     assert name_unreadable_images(cfg, ('train', )) == 1  # as tools/train.py does

@@ -23,8 +23,11 @@ from stvit_mm.models import STViT
 from stvit_mm.utils import ConfigError, build_model, load_config
 from stvit_mm.utils.checkpoint_check import CheckpointReadError
 from stvit_mm.utils.model_builder import load_weights
-from stvit_mm.utils.safe_checkpoint import (TRUST_ENV, load_checkpoint_file,
-                                            use_safe_checkpoint_loading)
+from stvit_mm.utils.safe_checkpoint import (
+    TRUST_ENV,
+    load_checkpoint_file,
+    use_safe_checkpoint_loading,
+)
 
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 

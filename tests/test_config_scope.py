@@ -114,13 +114,11 @@ def test_short_training_run_from_a_user_directory(tmp_path):
         test_dataloader = val_dataloader
         train_cfg = dict(max_epochs=1, val_interval=1)
         """, f"""\
-        import sys
+        import runpy, sys
         from stvit_mm.datasets import make_imagenet_style
         make_imagenet_style('{data}', train_per_class=4, val_per_class=2)
         sys.argv = ['train.py', 'my_config.py', '--work-dir', 'work']
-        sys.path.insert(0, {os.path.join(ROOT, 'tools')!r})
-        import train
-        train.main()
+        runpy.run_path({os.path.join(ROOT, 'tools', 'train.py')!r}, run_name='__main__')
         """)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()

@@ -21,11 +21,11 @@ from mmpretrain.models import VisionTransformer
 from safetensors.torch import save_file
 
 import convert_checkpoint as tool
-from stvit_mm.utils import build_model, load_config
 from stvit_mm.models import STViT, STViTSwin
 from stvit_mm.models.converters import checkpoint as conversion
 from stvit_mm.models.converters import compact_keys
 from stvit_mm.models.layers.blocks import CrossBlock
+from stvit_mm.utils import build_model, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SWIN = dict(embed_dims=32, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
@@ -254,7 +254,8 @@ def test_official_stvit_r_swin_round_trips_into_the_same_model():
 
     torch.manual_seed(1)
     fresh = official_stvit_r_swin(out_indices=(3, ))
-    result = conversion.convert_checkpoint({'model': official, 'epoch': 299}, 'official-stvit-r-swin',
+    result = conversion.convert_checkpoint({'model': official, 'epoch': 299},
+                                           'official-stvit-r-swin',
                                      bare(fresh))
     assert_every_source_key_accounted_for(result)
     assert result.new == {}
@@ -267,8 +268,8 @@ def test_official_stvit_r_swin_round_trips_into_the_same_model():
 def test_official_stvit_r_swin_head_lands_in_the_classifier_config():
     cfg_options = {'model.backbone.arch': dict(TINY_SWIN, _delete_=True),
                    'model.head.in_channels': 256}
-    target = tool.target_from_config(os.path.join(ROOT, 'configs/classification/stvit_r_swin_s_in1k.py'),
-                                     cfg_options)
+    target = tool.target_from_config(
+        os.path.join(ROOT, 'configs/classification/stvit_r_swin_s_in1k.py'), cfg_options)
     assert target.whole_model
     official = official_stvit_r_swin_state_dict(official_stvit_r_swin(out_indices=(3, )))
     result = conversion.convert_checkpoint(official, 'official-stvit-r-swin', target)
@@ -341,8 +342,9 @@ def stock_detector():
 
 
 def our_detector(arch):
-    return tool.target_from_config(os.path.join(ROOT, 'configs/detection/mask_rcnn_stvit_r_swin_t.py'), {
-        'model.backbone.arch': dict(arch, _delete_=True), **TINY_DETECTOR})
+    return tool.target_from_config(
+        os.path.join(ROOT, 'configs/detection/mask_rcnn_stvit_r_swin_t.py'),
+        {'model.backbone.arch': dict(arch, _delete_=True), **TINY_DETECTOR})
 
 
 def test_mmdet_detector_keeps_neck_and_heads_and_computes_the_same_features(stock_detector,
@@ -500,7 +502,8 @@ def test_missing_key_and_wrong_shape_fail_clearly(mmdet_state):
     message = str(error.value)
     assert '1 target key not in the checkpoint:\n    stages.1.blocks.0.norm2.bias' in message
     assert 'norm3.weight -> norm3.weight: shape (7,), the target has (256,)' in message
-    result = conversion.convert_checkpoint(checkpoint, 'mmdet', target, ignore=['norm2.bias', 'norm3'])
+    result = conversion.convert_checkpoint(checkpoint, 'mmdet', target,
+                                           ignore=['norm2.bias', 'norm3'])
     assert set(result.ignored) == {'stages.1.blocks.0.norm2.bias', 'norm3.weight'}
 
 

@@ -40,7 +40,8 @@ def test_mmpretrain_deit_maps_every_key(recovery):
     ours = model.state_dict()
     C = 384
     torch.testing.assert_close(ours['blocks.3.attn.qkv.weight'], sd['layers.3.attn.qkv.weight'])
-    torch.testing.assert_close(ours['blocks.0.mlp.fc1.weight'], sd['layers.0.ffn.layers.0.0.weight'])
+    torch.testing.assert_close(ours['blocks.0.mlp.fc1.weight'],
+                               sd['layers.0.ffn.layers.0.0.weight'])
     torch.testing.assert_close(ours['generator.layer1.attn.q.weight'],
                                sd['layers.4.attn.qkv.weight'][:C])
     torch.testing.assert_close(ours['generator.layer2.attn.kv.bias'],

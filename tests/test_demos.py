@@ -81,3 +81,50 @@ def test_demo_scripts_call_the_package(repo_root, tool, skips, name):
     lines = proc.stdout.splitlines()
     assert lines[:4] == ['', f'=== stvit-mm {name} ===', '', ''] and len(lines) == 5
     assert re.fullmatch(f'{name} finished in \\d+ s', lines[4]), lines[4]
+
+
+def test_results_figure_shows_truth_prediction_and_tokens(tmp_path, repo_root):
+    """The demo's closing PNG: one row per image, ground truth | prediction above the stated
+    score threshold | semantic tokens, at the size the rows and columns give; the objects drawn
+    are the annotations and the predictions the detector scores at least the threshold."""
+    import json
+
+    import numpy as np
+    import torch
+    from mmdet.apis import inference_detector, init_detector
+    from PIL import Image
+
+    from stvit_mm.datasets import make_coco_instance
+    from stvit_mm.demos.figure import COLUMNS, draw_results_figure
+    from stvit_mm.utils import build_model, load_config
+
+    config = os.path.join(repo_root, 'configs', 'detection',
+                          'mask_rcnn_stvit_r_swin_t_synthetic.py')
+    made = make_coco_instance(str(tmp_path / 'data'), num_train=1, num_val=2,
+                              image_size=(128, 96))
+    model = build_model(load_config(config), 'cpu')
+    checkpoint = tmp_path / 'random.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': list(made['classes'])}}}, checkpoint)
+    images = sorted(os.listdir(tmp_path / 'data' / 'val'))
+    threshold = 0.3  # random weights: low scores; a threshold some boxes pass
+    drawn = draw_results_figure(config, str(checkpoint), str(tmp_path / 'data'), images,
+                                str(tmp_path / 'results.png'), 'random weights',
+                                score_thr=threshold)
+
+    assert drawn['columns'] == ['ground truth', 'prediction (score >= 0.3)', 'semantic tokens']
+    assert len(COLUMNS) == 3
+    with open(tmp_path / 'data' / 'annotations' / 'instances_val.json') as f:
+        coco = json.load(f)
+    ids = {image['file_name']: image['id'] for image in coco['images']}
+    assert drawn['ground_truth'] == [
+        sum(a['image_id'] == ids[name] for a in coco['annotations']) for name in images]
+    reference = init_detector(config, str(checkpoint), device='cpu')
+    kept = [int((inference_detector(reference, str(tmp_path / 'data' / 'val' / name))
+                 .pred_instances.scores >= threshold).sum()) for name in images]
+    assert drawn['predictions'] == kept
+    assert drawn['tokens'] > 0
+    picture = np.asarray(Image.open(tmp_path / 'results.png'))
+    # figsize 3.2 in per column, 2.5 in per row + 0.9 in of titles, at 100 dpi
+    assert picture.shape[:2] == (round(100 * (2.5 * 2 + 0.9)), round(100 * 3.2 * 3))
+    assert picture.std() > 10  # not a blank canvas

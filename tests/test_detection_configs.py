@@ -29,7 +29,7 @@ DETECTION_CONFIGS = [
 # official STViT-R-Swin parameter counts (classifier with head), see method.md
 CLASSIFICATION_CONFIGS = {'stvit_r_swin_t_in1k.py': None, 'stvit_r_swin_s_in1k.py': 49_625_518,
                           'stvit_r_swin_b_in1k.py': 87_812_336}
-# What the README tells users to write in place of a stock backbone.
+# What docs/configs.md tells users to write in place of a stock backbone.
 SWAP = dict(type='STViTSwin', arch='tiny', recovery=True)
 SWIN_T_CHANNELS = [96, 192, 384, 768]
 
@@ -172,7 +172,7 @@ def test_classification_config_builds_and_runs(name):
 def test_backbone_swap_into_stock_mmdet_config(stock, loss):
     cfg = _load(stock)
     old = cfg.model.backbone
-    # the README's lines; a stock config's out_indices stay (RetinaNet: (1, 2, 3))
+    # docs/configs.md's lines; a stock config's out_indices stay (RetinaNet: (1, 2, 3))
     cfg.model.backbone = ConfigDict(SWAP, out_indices=tuple(old.get('out_indices', (0, 1, 2, 3))))
     if old.type != 'SwinTransformer':  # e.g. ResNet: its neck expects ResNet's channels
         cfg.model.neck.in_channels = SWIN_T_CHANNELS
@@ -191,7 +191,8 @@ def test_deit_config_loads_mmpretrain_deit_checkpoint(tmp_path):
     deit = VisionTransformer(arch='deit-small')
     path = tmp_path / 'deit-small.pth'
     torch.save({'state_dict': {'backbone.' + k: v for k, v in deit.state_dict().items()}}, path)
-    cfg = _load(os.path.join(ROOT, 'configs', 'detection', 'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
+    cfg = _load(os.path.join(ROOT, 'configs', 'detection',
+                             'mask_rcnn_stvit_r_deit_s_simple_pyramid.py'))
     backbone_cfg = cfg.model.backbone.copy()
     backbone_cfg.pop('type')
     backbone_cfg.init_cfg.checkpoint = str(path)

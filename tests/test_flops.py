@@ -12,8 +12,15 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import get_flops
-from stvit_mm.analysis import (ConfigError, build_model, complexity_from_config, count_flops,
-                               load_config, make_forward, resolve_config_path)
+from stvit_mm.analysis import (
+    ConfigError,
+    build_model,
+    complexity_from_config,
+    count_flops,
+    load_config,
+    make_forward,
+    resolve_config_path,
+)
 from stvit_mm.models.layers import fused_attn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +33,8 @@ VIDEO_SWIN_T = ('mmaction::recognition/swin/'
                 'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py')
 UPERNET_SWIN_T = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-'
                   '512x512.py')
-UPERNET_STVIT_R_T = os.path.join(ROOT, 'configs', 'segmentation', 'upernet_stvit_r_swin_t_ade20k.py')
+UPERNET_STVIT_R_T = os.path.join(ROOT, 'configs', 'segmentation',
+                                 'upernet_stvit_r_swin_t_ade20k.py')
 C_SMALL, PATCH, GRID, CLASSES = 384, 16, 14 * 14, 1000
 
 
@@ -275,7 +283,8 @@ def test_get_flops_json_cli():
 def test_stvit_swin_classifier_backbone_macs_vs_stock_swin(repo_root, size, letter):
     """STViT-Swin (16 semantic tokens per window, no recovery) at 224x224: at most 0.80x the
     stock mmpretrain Swin's backbone MACs (measured: T 0.702x, S 0.650x, B 0.648x)."""
-    ours = complexity_from_config(os.path.join(repo_root, f'configs/classification/stvit_swin_{letter}_in1k.py'))
+    ours = complexity_from_config(
+        os.path.join(repo_root, f'configs/classification/stvit_swin_{letter}_in1k.py'))
     stock = complexity_from_config(f'mmpretrain::swin_transformer/swin-{size}_16xb64_in1k.py')
     assert ours['backbone_type'] == 'STViTSwin' and ours['input_shape'] == [1, 3, 224, 224]
     assert ours['backbone_flops'] <= 0.80 * stock['backbone_flops']

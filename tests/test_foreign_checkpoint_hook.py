@@ -16,8 +16,12 @@ from mmpretrain.models import VisionTransformer
 from stvit_mm.models.converters import ConversionError
 from stvit_mm.models.converters.whole_model import load_foreign_checkpoint
 from stvit_mm.utils import build_model, load_config
-from test_convert_checkpoint import (TINY_SWIN, official_stvit_r_swin,
-                                     official_stvit_r_swin_state_dict, timm_deit_state_dict)
+from test_convert_checkpoint import (
+    TINY_SWIN,
+    official_stvit_r_swin,
+    official_stvit_r_swin_state_dict,
+    timm_deit_state_dict,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'configs/classification/stvit_r_swin_t_in1k.py')

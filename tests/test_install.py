@@ -52,9 +52,18 @@ def test_mmcv_source_build_gives_working_ops(tmp_path, repo_root):
 
 SCOPE_CHECK = '''
 import os, sys
+from importlib import metadata
 import stvit_mm  # registers the stvit_mm:: config scope
 from mmengine.config import Config
 assert os.path.realpath(stvit_mm.__file__).startswith({package_root!r}), stvit_mm.__file__
+# one version: pyproject.toml reads stvit_mm.__version__
+assert metadata.version('stvit-mm') == stvit_mm.__version__, metadata.version('stvit-mm')
+assert metadata.metadata('stvit-mm')['License-Expression'] == 'Apache-2.0'
+mim = os.path.join(os.path.dirname(stvit_mm.__file__), '.mim')
+for name in ('model-index.yml', 'configs/detection/metafile.yml',
+             'configs/mask_rcnn_stvit_r_swin_t.py',
+             'configs/detection/mask_rcnn_stvit_r_swin_t.py'):
+    assert os.path.isfile(os.path.join(mim, name)), name
 cfg = Config.fromfile('my_config.py')
 assert cfg.model.backbone.type == 'STViTSwin' and cfg.default_scope == 'mmdet', cfg.model
 assert cfg.model.roi_head.bbox_head.num_classes == 3
@@ -82,6 +91,10 @@ def test_stvit_mm_configs_resolve_from_an_installed_package(tmp_path, repo_root,
     (venv_site / 'zz_outer_environment.pth').write_text('\n'.join(site.getsitepackages()) + '\n')
     python = str(venv / 'bin' / 'python')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    # The build uses this environment's setuptools (>= 77, as `make install` pins it before it
+    # installs the package): a venv of Python < 3.12 brings an older one of its own.
+    subprocess.run([python, '-m', 'pip', 'uninstall', '-q', '-y', 'setuptools'], env=env,
+                   check=True)
     proc = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps',
                            '--no-build-isolation', *(['-e'] if editable else []), str(source)],
                           env=env, capture_output=True, text=True, timeout=900)

@@ -2,9 +2,17 @@
 import pytest
 import torch
 
-from stvit_mm.models.layers import (Attention, Block, CrossBlock, RecoveryBlock,
-                                    SemanticTokenGenerator, adaptive_max_pool_tokens,
-                                    attention, fused_attn, record_attention)
+from stvit_mm.models.layers import (
+    Attention,
+    Block,
+    CrossBlock,
+    RecoveryBlock,
+    SemanticTokenGenerator,
+    adaptive_max_pool_tokens,
+    attention,
+    fused_attn,
+    record_attention,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -13,11 +13,25 @@ from mmengine.config.utils import _get_cfg_metainfo
 
 import make_model_zoo
 from stvit_mm.analysis import ConfigError
-from stvit_mm.zoo.benchmarks import (PARTS, REQUIRED_KEYS, load_benchmarks, measurements,
-                                     part_name, run_benchmarks, save_benchmarks)
+from stvit_mm.zoo.benchmarks import (
+    PARTS,
+    REQUIRED_KEYS,
+    load_benchmarks,
+    measurements,
+    part_name,
+    run_benchmarks,
+    save_benchmarks,
+)
 from stvit_mm.zoo.figures import stale_figures
-from stvit_mm.zoo.metafiles import (MIM_DIR, MODEL_INDEX, check_inheritance, config_files,
-                                    load_sections, load_zoo, zoo_configs)
+from stvit_mm.zoo.metafiles import (
+    MIM_DIR,
+    MODEL_INDEX,
+    check_inheritance,
+    config_files,
+    load_sections,
+    load_zoo,
+    zoo_configs,
+)
 from stvit_mm.zoo.page import render
 from stvit_mm.zoo.stock import paper_result, stock_config, stock_reference
 

@@ -112,7 +112,7 @@ def _same_final_state(reference: Path, resumed: Path) -> None:
     assert a['state_dict'].keys() == b['state_dict'].keys()
     for key in a['state_dict']:
         torch.testing.assert_close(b['state_dict'][key], a['state_dict'][key], rtol=1e-6,
-                                   atol=1e-7, msg=lambda m: f'{key}: {m}')
+                                   atol=1e-7, msg=lambda m, key=key: f'{key}: {m}')
     for index, state in a['optimizer']['state'].items():
         for name, value in state.items():
             torch.testing.assert_close(b['optimizer']['state'][index][name], value, rtol=1e-6,

@@ -28,6 +28,7 @@ def test_stvit_builds_under_each_scope(scope):
 
 def test_registered_in_root_registry_only_once():
     from mmengine.registry import MODELS
+
     import stvit_mm.models  # noqa: F401
     assert MODELS.get('STViT') is stvit_mm.models.STViT
     import mmdet.registry

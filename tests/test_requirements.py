@@ -1,6 +1,5 @@
 """What a fresh machine gets is what the code needs: every requirement is installed at an
 admitted version, and every third-party import is declared (so `make install` brings it)."""
-import ast
 import os
 import re
 import subprocess
@@ -9,7 +8,7 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-from install_check import unmet_requirements  # tools/ is on sys.path (conftest)
+from install_check import unmet_requirements  # tools/install_check.py (pytest pythonpath)
 
 UNDECLARED_IMPORTS_HOOK = os.path.join('..', 'shared', 'hooks', 'undeclared-imports.py')
 
@@ -18,24 +17,22 @@ def test_requirements_txt_is_satisfied(repo_root):
     assert unmet_requirements(os.path.join(repo_root, 'requirements.txt')) == []
 
 
-def _setup_py_requirements(repo_root):
-    """setup.py's ``install_requires`` and ``extras_require``, read as literals."""
-    tree = ast.parse(open(os.path.join(repo_root, 'setup.py'), encoding='utf-8').read())
-    setup_call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
-                      and getattr(node.func, 'id', None) == 'setup')
-    declared = {k.arg: ast.literal_eval(k.value) for k in setup_call.keywords
-                if k.arg in ('install_requires', 'extras_require')}
-    return declared['install_requires'], declared['extras_require']
+def _declared_requirements(repo_root):
+    """pyproject.toml's ``dependencies`` and ``optional-dependencies``."""
+    tomllib = pytest.importorskip('tomllib')  # Python >= 3.11
+    with open(os.path.join(repo_root, 'pyproject.toml'), 'rb') as f:
+        project = tomllib.load(f)['project']
+    return project['dependencies'], project['optional-dependencies']
 
 
 def _name(requirement):
     return Requirement(requirement).name.lower()
 
 
-def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
-    # setup.py's ranges must admit what requirements.txt pins, or `pip install -e .[all]`
+def test_pyproject_requirements_are_satisfied(repo_root, tmp_path):
+    # pyproject.toml's ranges must admit what requirements.txt pins, or `pip install -e .[all]`
     # with dependencies would replace the verified stack.
-    core, extras = _setup_py_requirements(repo_root)
+    core, extras = _declared_requirements(repo_root)
     lines = core + [r for extra in extras.values() for r in extra]
     requirements = tmp_path / 'setup_requirements.txt'
     requirements.write_text('\n'.join(lines))
@@ -45,7 +42,7 @@ def test_setup_py_requirements_are_satisfied(repo_root, tmp_path):
 def test_task_packages_are_extras(repo_root):
     """`pip install stvit-mm` brings no OpenMMLab task package; each comes with its extra,
     `all` brings every one, and `make install` (requirements.txt) still installs them all."""
-    core, extras = _setup_py_requirements(repo_root)
+    core, extras = _declared_requirements(repo_root)
     tasks = {'det': 'mmdet', 'cls': 'mmpretrain', 'video': 'mmaction2',
              'seg': 'mmsegmentation'}
     assert {'torch', 'mmengine', 'mmcv'} <= {_name(r) for r in core}

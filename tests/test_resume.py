@@ -21,8 +21,12 @@ import pytest
 import torch
 
 from stvit_mm.datasets.synthetic_coco import make_coco_instance
-from stvit_mm.engine.random_state import (RandomStateHook, _RestoreBeforeItem,
-                                          get_random_state, set_random_state)
+from stvit_mm.engine.random_state import (
+    RandomStateHook,
+    _RestoreBeforeItem,
+    get_random_state,
+    set_random_state,
+)
 
 MAX_ITERS, INTERVAL = 6, 3
 # Mask R-CNN as in the synthetic config with 32-d backbone stages and 64-d neck/heads:
@@ -91,7 +95,8 @@ def setup(tmp_path_factory, repo_root):
     make_coco_instance(data, num_train=8, num_val=2, image_size=(96, 64), seed=0)
     config = root / 'tiny.py'
     config.write_text(TINY_CONFIG.format(
-        base=os.path.join(repo_root, 'configs', 'detection', 'mask_rcnn_stvit_r_swin_t_synthetic.py')))
+        base=os.path.join(repo_root, 'configs', 'detection',
+                          'mask_rcnn_stvit_r_swin_t_synthetic.py')))
     return root, data, config
 
 
@@ -143,7 +148,7 @@ def test_killed_run_resumes_and_repeats_the_uninterrupted_run(setup, repo_root):
     assert a['state_dict'].keys() == b['state_dict'].keys()
     for key in a['state_dict']:
         torch.testing.assert_close(b['state_dict'][key], a['state_dict'][key], rtol=1e-6,
-                                   atol=1e-7, msg=lambda m: f'{key}: {m}')
+                                   atol=1e-7, msg=lambda m: f'{key}: {m}')  # noqa: B023
     state_a, state_b = a['optimizer']['state'], b['optimizer']['state']
     assert state_a.keys() == state_b.keys()
     for index in state_a:

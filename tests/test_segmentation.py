@@ -16,12 +16,15 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-import test as test_tool  # tools/test.py (tools/ is on sys.path, see conftest)
+import test as test_tool  # tools/test.py (pytest pythonpath)
 import train as train_tool
-from stvit_mm.utils import build_model, load_config
-from stvit_mm.datasets.synthetic_ade20k import (SYNTHETIC_ADE20K_CLASSES, make_ade20k_style,
-                                                majority_class_baseline)
+from stvit_mm.datasets.synthetic_ade20k import (
+    SYNTHETIC_ADE20K_CLASSES,
+    majority_class_baseline,
+    make_ade20k_style,
+)
 from stvit_mm.models import STViTSwin
+from stvit_mm.utils import build_model, load_config
 from stvit_mm.utils.dist import sync_bn_to_bn, use_bn_without_gpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,14 +135,15 @@ def test_mmseg_swin_weights_initialise_the_backbone_through_init_cfg(tmp_path, s
 
 def test_mmseg_upernet_checkpoint_converts_with_its_heads(tmp_path):
     """tools/convert_checkpoint.py --from mmseg: a whole UperNet Swin-T into our config."""
-    import convert_checkpoint as tool
     from mmengine.runner import load_checkpoint
 
+    import convert_checkpoint as tool
     from stvit_mm.models.converters import checkpoint as conversion
     small_heads = {'model.decode_head.channels': 16, 'model.auxiliary_head.channels': 8}
     stock_model = segmentor(stock('t'), small_heads)
     target = tool.target_from_config(ours('t'), small_heads)
-    result = conversion.convert_checkpoint({'state_dict': stock_model.state_dict()}, 'mmseg', target)
+    result = conversion.convert_checkpoint({'state_dict': stock_model.state_dict()}, 'mmseg',
+                                           target)
     assert result.carried_checked
     assert {k.split('.')[0] for k in result.carried} == {'decode_head', 'auxiliary_head'}
     assert result.new and all(k.startswith('backbone.stages.2.units.0.') for k in result.new)

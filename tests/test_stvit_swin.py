@@ -173,7 +173,8 @@ def test_official_preset_is_the_official_switches_and_explicit_arguments_win():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(arch='huge'), "unknown arch 'huge'"),
-    (dict(preset='paper'), "STViTSwin: unknown preset 'paper'; choose one of \\['official', 'official-det'\\]"),
+    (dict(preset='paper'),
+     "STViTSwin: unknown preset 'paper'; choose one of \\['official', 'official-det'\\]"),
     (dict(arch=dict(embed_dims=96, depths=(2, 2, 6, 2))), "misses \\['num_heads'\\]"),
     (dict(pool_size=8), 'larger than window_size 7'),
     (dict(out_indices=(4, )), 'out_indices'),
@@ -303,11 +304,15 @@ def test_training_after_inference_mode_at_the_same_size(fit_window):
 @pytest.mark.parametrize('grid,window,pool', [((8, 8), (7, 7), (4, 4)),
                                               ((15, 22), (7, 7), (3, 3)),
                                               ((13, 9), (12, 12), (5, 5)),
-                                              ((50, 84), (7, 7), (3, 3)), ((14, 14), (7, 7), (4, 4))])
+                                              ((50, 84), (7, 7), (3, 3)),
+                                              ((14, 14), (7, 7), (4, 4))])
 def test_real_semantic_grid_is_the_block_of_tokens_pooled_from_real_ones(grid, window, pool):
     from stvit_mm.models.layers.grouping import window_layout
-    from stvit_mm.models.layers.unit import (pooled_validity, real_semantic_grid,
-                                             semantic_tokens_to_grid)
+    from stvit_mm.models.layers.unit import (
+        pooled_validity,
+        real_semantic_grid,
+        semantic_tokens_to_grid,
+    )
     layout = window_layout(grid, window, (0, 0), torch.device('cpu'))
     keep = (layout.valid if layout.valid is not None else
             torch.ones(layout.num_windows, window[0] * window[1], dtype=torch.bool))

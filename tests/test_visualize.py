@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 import visualize_semantic_tokens
-from stvit_mm.utils import build_model, load_config
 from stvit_mm.analysis.semantic_maps import semantic_maps
 from stvit_mm.analysis.visualize import build_visualization_model, image_to_input, load_image
 from stvit_mm.models.backbones.stvit_swin import STViTSwin
 from stvit_mm.models.layers.unit import semantic_tokens_to_grid
+from stvit_mm.utils import build_model, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLS_CONFIG = os.path.join(ROOT, 'configs', 'classification', 'stvit_deit_t_synthetic.py')

@@ -16,7 +16,6 @@ on CUDA and with torch.profiler(profile_memory=True) on CPU. With --json, stdout
 holds exactly one JSON object; progress goes to stderr.
 """
 import argparse
-import os.path as osp
 import shlex
 import sys
 import warnings
@@ -24,14 +23,20 @@ from typing import List, Optional
 
 # mmengine imports pkg_resources; its deprecation warning is noise in a tool's output.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 
-from stvit_mm.analysis import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                               benchmark_configs, format_benchmark, report_to_stdout)
+# isort: split
+import torch
+from mmengine.config import DictAction
+
+from stvit_mm.analysis import (
+    DEFAULT_CLIP_LEN,
+    ConfigError,
+    benchmark_configs,
+    format_benchmark,
+    report_to_stdout,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -32,19 +32,26 @@ from typing import List, Optional
 
 # mmengine imports pkg_resources; its deprecation warning is noise in a tool's output.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from mmengine.config import DictAction  # noqa: E402
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 
-from stvit_mm.utils import ConfigError, build_model, load_config  # noqa: E402
-from stvit_mm.models.converters import ConversionError, format_report  # noqa: E402
-from stvit_mm.models.converters.checkpoint import (  # noqa: E402
-    SOURCES, TARGET_ARCHS, Target, convert_checkpoint, load_source, save_result,
-    target_from_arch, target_from_model)
-from stvit_mm.utils.checkpoint_check import CheckpointReadError  # noqa: E402
-from stvit_mm.utils.safe_checkpoint import (  # noqa: E402
-    UnsafeCheckpointError, add_trust_checkpoint_argument)
+# isort: split
+from mmengine.config import DictAction
+
+from stvit_mm.models.converters import ConversionError, format_report
+from stvit_mm.models.converters.checkpoint import (
+    SOURCES,
+    TARGET_ARCHS,
+    Target,
+    convert_checkpoint,
+    load_source,
+    save_result,
+    target_from_arch,
+    target_from_model,
+)
+from stvit_mm.utils import ConfigError, build_model, load_config
+from stvit_mm.utils.checkpoint_check import CheckpointReadError
+from stvit_mm.utils.safe_checkpoint import UnsafeCheckpointError, add_trust_checkpoint_argument
 
 
 def target_from_config(config: str, cfg_options: Optional[dict] = None) -> Target:

@@ -6,11 +6,9 @@ The steps (listed there) run in stvit_mm/demos/video.py.
 import argparse
 import os
 import os.path as osp
-import sys
 import warnings
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 # Idle OpenMP threads sleep instead of spinning: with more processes than cores (a second
 # job, gloo workers) spinning threads made training several times slower.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')

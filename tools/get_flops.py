@@ -12,20 +12,24 @@ stvit_mm/analysis/forward.py for what forward is measured. With --json, stdout h
 JSON object.
 """
 import argparse
-import os.path as osp
 import sys
 import warnings
 from typing import List, Optional
 
 # mmengine imports pkg_resources; its deprecation warning is noise in a tool's output.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from mmengine.config import DictAction  # noqa: E402
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 
-from stvit_mm.analysis import (DEFAULT_CLIP_LEN, complexity_from_config,  # noqa: E402
-                               format_complexity, report_to_stdout)
+# isort: split
+from mmengine.config import DictAction
+
+from stvit_mm.analysis import (
+    DEFAULT_CLIP_LEN,
+    complexity_from_config,
+    format_complexity,
+    report_to_stdout,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -38,17 +38,16 @@ from typing import List, Optional, Sequence
 # mmengine imports pkg_resources; its deprecation warning is noise in a tool's output.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 
-from stvit_mm.utils import ConfigError  # noqa: E402
-from stvit_mm.zoo.benchmarks import (load_benchmarks, run_benchmarks,  # noqa: E402
-                                     save_benchmarks)
-from stvit_mm.zoo.figures import measure, stale_figures, write_figures  # noqa: E402
-from stvit_mm.zoo.metafiles import (check_inheritance, load_sections,  # noqa: E402
-                                    zoo_configs)
-from stvit_mm.zoo.page import render  # noqa: E402
+# isort: split
+
+from stvit_mm.utils import ConfigError
+from stvit_mm.zoo.benchmarks import load_benchmarks, run_benchmarks, save_benchmarks
+from stvit_mm.zoo.figures import measure, stale_figures, write_figures
+from stvit_mm.zoo.metafiles import check_inheritance, load_sections, zoo_configs
+from stvit_mm.zoo.page import render
 
 DOC = osp.join(ROOT, 'docs', 'model_zoo.md')
 BENCHMARKS = osp.join(ROOT, 'docs', 'benchmarks.json')

@@ -9,16 +9,15 @@ GPUs, SyncBN layers (mmseg heads) become BN, with one log line.
 """
 import argparse
 import os
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Idle OpenMP threads sleep instead of spinning: with more processes than cores (a second
 # job, gloo workers) spinning threads made training several times slower.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from stvit_mm.apis.arguments import add_run_arguments, parse_run_args  # noqa: E402
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
+
+# isort: split
+from stvit_mm.apis.arguments import add_run_arguments, parse_run_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:

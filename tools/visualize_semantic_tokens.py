@@ -26,22 +26,21 @@ rescaled with --short-side), normalised and padded as its data preprocessor
 does.
 """
 import argparse
-import os.path as osp
 import sys
 import warnings
 from typing import List, Optional
 
 # mmengine imports pkg_resources; its deprecation warning is noise in a tool's output.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
-from mmengine.config import DictAction  # noqa: E402
+import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 
-from stvit_mm.analysis import ConfigError, json_stdout  # noqa: E402
-from stvit_mm.analysis.visualize import (build_visualization_model,  # noqa: E402
-                                         image_paths, visualize_images)
-from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
+# isort: split
+from mmengine.config import DictAction
+
+from stvit_mm.analysis import ConfigError, json_stdout
+from stvit_mm.analysis.visualize import build_visualization_model, image_paths, visualize_images
+from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -14,8 +14,14 @@ from torch import nn
 from ..utils.config import ConfigError, load_config
 from ..utils.model_builder import build_model
 from .flops import count_params
-from .forward import (DEFAULT_CLIP_LEN, ForwardCase, check_positive, check_shape, first_call,
-                      make_forward)
+from .forward import (
+    DEFAULT_CLIP_LEN,
+    ForwardCase,
+    check_positive,
+    check_shape,
+    first_call,
+    make_forward,
+)
 from .measure import MEMORY_METHODS, peak_memory_mb, time_forward, training_step
 
 
@@ -164,7 +170,8 @@ def _warm_up(entries: Sequence[_Entry], warmup: int, backbone_only: bool, device
         log(f'warming up {entry.config}')
         for case in (entry.case, entry.single):
             fn = _forward_fn(entry, case, backbone_only)
-            first_call(lambda: time_forward(fn, warmup, device), entry.config, case)
+            # called at once, inside this iteration
+            first_call(lambda: time_forward(fn, warmup, device), entry.config, case)  # noqa: B023
 
 
 def _time_interleaved(entries: Sequence[_Entry], repeats: int, iters: int, min_time: float,

@@ -114,13 +114,7 @@ def draw_argmax_map(image_rgb: np.ndarray, weights: np.ndarray, stride: int,
     centres when there are at most 64 maps.
     """
     H, W = image_rgb.shape[:2]
-    winner = to_pixels(weights.argmax(axis=0), stride, (H, W))  # (H, W)
-    colours = token_colours(weights.shape[0])
-    blend = (1 - alpha) * _gray(image_rgb)[..., None] / 255.0 + alpha * colours[winner]
-    border = np.zeros((H, W), dtype=bool)
-    border[:, 1:] |= winner[:, 1:] != winner[:, :-1]
-    border[1:, :] |= winner[1:, :] != winner[:-1, :]
-    blend[border] = 1.0
+    blend, winner = argmax_overlay(image_rgb, weights, stride, alpha)
     width, height = _fit((H, W), 1, max_side)
     fig, dpi = _figure(width, height)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -138,6 +132,22 @@ def draw_argmax_map(image_rgb: np.ndarray, weights: np.ndarray, stride: int,
     return _save(fig, path, dpi)
 
 
+def argmax_overlay(image_rgb: np.ndarray, weights: np.ndarray, stride: int,
+                   alpha: float = 0.55) -> Tuple[np.ndarray, np.ndarray]:
+    """The picture :func:`draw_argmax_map` draws, as arrays: (H, W, 3) RGB floats in [0, 1]
+    (the grey image blended with the colour of the winning map, region borders white) and
+    the (H, W) index of the winning map per pixel."""
+    H, W = image_rgb.shape[:2]
+    winner = to_pixels(weights.argmax(axis=0), stride, (H, W))  # (H, W)
+    colours = token_colours(weights.shape[0])
+    blend = (1 - alpha) * _gray(image_rgb)[..., None] / 255.0 + alpha * colours[winner]
+    border = np.zeros((H, W), dtype=bool)
+    border[:, 1:] |= winner[:, 1:] != winner[:, :-1]
+    border[1:, :] |= winner[1:, :] != winner[:-1, :]
+    blend[border] = 1.0
+    return blend, winner
+
+
 def _gray(image_rgb: np.ndarray) -> np.ndarray:
     """(H, W) luminance (ITU-R BT.601) of an RGB uint8 image, float in 0..255."""
     return image_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -151,4 +161,4 @@ def _save(fig, path: str, dpi: int) -> str:
     return path
 
 
-__all__ = ['draw_argmax_map', 'draw_token_panels', 'to_pixels', 'token_colours']
+__all__ = ['argmax_overlay', 'draw_argmax_map', 'draw_token_panels', 'to_pixels', 'token_colours']

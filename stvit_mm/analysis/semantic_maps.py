@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models.layers import record_attention
-from ..models.layers.grouping import window_layout
 from ..models.layers.fork_unit import DetectionForkUnit
+from ..models.layers.grouping import window_layout
 from ..models.layers.unit import SemanticFootprint, WindowedDumbbellUnit
 from ..utils.config import ConfigError
 

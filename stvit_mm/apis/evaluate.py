@@ -86,6 +86,6 @@ def evaluate_from_args(args: argparse.Namespace) -> dict:
         cfg = evaluation_config(args.config, args.checkpoint, args.cfg_options, args.work_dir,
                           args.show_dir, args.out)
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     with exit_on_run_errors(cfg, ('test', )):
         return evaluate(cfg, args.launcher)

@@ -94,6 +94,6 @@ def train_from_args(args: argparse.Namespace) -> None:
         cfg = train_config(args.config, args.cfg_options, args.work_dir, args.resume, args.amp,
                            args.auto_scale_lr)
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     with exit_on_run_errors(cfg, ('train', 'val')):
         train(cfg, args.launcher)

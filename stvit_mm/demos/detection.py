@@ -9,7 +9,7 @@ Classification:
  5. train + evaluate STViT-DeiT-Tiny on a generated ImageNet-format set;
  6. FLOPs and CPU throughput of STViT-DeiT-S vs DeiT-S at 224x224.
 Finally:
- 7. mmdet's DetInferencer draws the trained detector's boxes and masks on a validation image.
+ 7. one PNG: validation images as ground truth | prediction (score >= 0.5) | semantic tokens.
 """
 import argparse
 import os
@@ -24,6 +24,7 @@ from .common import compare, train_and_test
 DET_CONFIG = 'configs/detection/mask_rcnn_stvit_r_swin_t_synthetic.py'
 DET_STOCK, DET_OURS = ('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
                        'configs/detection/mask_rcnn_stvit_r_swin_t.py')
+RESULT_IMAGES = 3  # validation images in the closing picture
 CLS_CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 CLS_STOCK, CLS_OURS = ('mmpretrain::deit/deit-small_4xb256_in1k.py',
                        'configs/classification/stvit_deit_s_in1k.py')
@@ -67,22 +68,20 @@ def detection(args: argparse.Namespace, root: str) -> Tuple[str, str, str]:
     return report, checkpoint, data_root
 
 
-def draw_detections(checkpoint: str, data_root: str, root: str) -> str:
-    """Step 7: mmdet's DetInferencer with our config and checkpoint on the first validation
-    image; returns the path of the picture it wrote."""
-    from ..utils.extras import import_task_module
-    DetInferencer = import_task_module('mmdet.apis', 'the detection demo').DetInferencer
-    image = sorted(os.listdir(osp.join(data_root, 'val')))[0]
-    out_dir = osp.join(osp.dirname(checkpoint), 'predictions')
-    print(f'[7/7] drawing the trained detector\'s boxes and masks on val/{image} '
-          '(mmdet DetInferencer)', flush=True)
-    inferencer = DetInferencer(model=osp.join(root, DET_CONFIG), weights=checkpoint,
-                               device='cpu')
-    inferencer(osp.join(data_root, 'val', image), out_dir=out_dir, no_save_pred=True)
-    picture = osp.join(out_dir, 'vis', image)
-    if not osp.isfile(picture):
-        sys.exit(f'demo: DetInferencer wrote no picture at {picture}')
-    return picture
+def draw_results(checkpoint: str, data_root: str, root: str) -> str:
+    """Step 7: the closing picture (:mod:`.figure`) of the first validation images; its
+    path."""
+    from .figure import SCORE_THRESHOLD, draw_results_figure
+    trained = re.search(r'iter_(\d+)\.pth$', checkpoint)  # mmengine's checkpoint name
+    how_long = f'trained {trained.group(1)} iterations' if trained else 'trained'
+    images = sorted(os.listdir(osp.join(data_root, 'val')))[:RESULT_IMAGES]
+    path = osp.join(osp.dirname(checkpoint), 'demo_results.png')
+    print(f'[7/7] drawing ground truth | prediction (score >= {SCORE_THRESHOLD:g}) | semantic '
+          f'tokens of {len(images)} validation images', flush=True)
+    draw_results_figure(osp.join(root, DET_CONFIG), checkpoint, data_root, images, path,
+                        f'Mask R-CNN STViT-R-Swin-T {how_long} from scratch on generated '
+                        'shapes: validation images')
+    return path
 
 
 def classification(args: argparse.Namespace, root: str) -> str:
@@ -117,9 +116,10 @@ def run_demo(args: argparse.Namespace, root: str) -> None:
     if 'classification' not in args.skip:
         reports.append(classification(args, root))
     if 'detection' not in args.skip:
-        picture = draw_detections(checkpoint, data_root, root)
+        picture = draw_results(checkpoint, data_root, root)
     print('\n=== stvit-mm demo ===')
     print('\n\n'.join(reports))
     print(f'\ndemo finished in {time.time() - start:.0f} s')
     if picture:
-        print(f'predicted boxes and masks on a validation image: {osp.relpath(picture, root)}')
+        print(f'picture (ground truth | prediction | semantic tokens): '
+              f'{osp.relpath(picture, root)}')

@@ -25,7 +25,7 @@ NAMES = ('UperNet Swin-T (mmseg)', 'UperNet STViT-R-Swin-T')
 SHAPE = (512, 512)
 
 
-def train_and_test(args: argparse.Namespace, root: str) -> str:
+def train_segmentor(args: argparse.Namespace, root: str) -> str:
     """Steps 1-3; the report."""
     from ..datasets import majority_class_baseline, make_ade20k_style
     data_root = osp.join(root, 'data/generated/ade20k_synthetic')
@@ -72,7 +72,7 @@ def run_demo(args: argparse.Namespace, root: str) -> None:
     start = time.time()
     reports = []
     if 'train' not in args.skip:
-        reports.append(train_and_test(args, root))
+        reports.append(train_segmentor(args, root))
     if 'benchmark' not in args.skip:
         print(f'[4/4] params, MACs and CPU speed at {SHAPE[0]}x{SHAPE[1]}, batch '
               f'{args.batch_size}: {NAMES[0]} vs {NAMES[1]} (a few minutes)', flush=True)

@@ -27,7 +27,7 @@ SHAPE = (224, 224)
 FLOPS_TARGET = 0.73  # backbone FLOPs ratio the issue asks for
 
 
-def train_and_test(args: argparse.Namespace, root: str) -> str:
+def train_recognizer(args: argparse.Namespace, root: str) -> str:
     """Steps 1-3; the report."""
     from ..datasets import make_kinetics_rawframes
     data_root = osp.join(root, 'data/generated/kinetics_synthetic')
@@ -67,8 +67,8 @@ def compared_configs() -> list:
     The middle one separates what token sparsification saves from what our
     implementation (fused attention, window layout) saves against mmaction2's.
     """
-    from ..utils import load_config
     from ..models.backbones.stvit_video_swin import STViTVideoSwin
+    from ..utils import load_config
     plain = load_config(OURS)
     plain.model.backbone.arch = dict(STViTVideoSwin.arch_zoo['tiny'], units=(0, 0, 0, 0))
     return [STOCK, plain, OURS]
@@ -131,7 +131,7 @@ def run_demo(args: argparse.Namespace, root: str) -> None:
     start = time.time()
     reports = []
     if 'train' not in args.skip:
-        reports.append(train_and_test(args, root))
+        reports.append(train_recognizer(args, root))
     if 'benchmark' not in args.skip:
         configs = compared_configs()
         reports.append(flops_table(configs))

@@ -54,9 +54,9 @@ def save_bytes_atomically(data: bytes, path: Union[str, Path]) -> None:
         except OSError:
             pass
         reason = err.strerror or str(err)
-        raise FileSaveError(f'cannot save {path} ({reason}); nothing was written '
-                            'under that name: free space or fix the folder and run again (training: '
-                            '--resume)')
+        raise FileSaveError(f'cannot save {path} ({reason}); nothing was written under that '
+                            'name: free space or fix the folder and run again (training: '
+                            '--resume)') from err
     _fsync_folder(folder)
 
 

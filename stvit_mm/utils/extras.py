@@ -1,4 +1,4 @@
-"""The OpenMMLab task packages are optional (setup.py extras); code that needs one imports
+"""The OpenMMLab task packages are optional (pyproject.toml extras); code that needs one imports
 it through :func:`import_task_module`, so that its absence is one line naming the extra."""
 import importlib
 from types import ModuleType

@@ -44,7 +44,11 @@ def stack():
     if unmet:
         print(f'unmet requirements: {", ".join(unmet)}', file=sys.stderr)
         return False
-    import cv2, decord, mmaction, mmdet, mmpretrain  # noqa: F401,E401  (they import)
+    import cv2  # noqa: F401  (they import)
+    import decord  # noqa: F401  (they import)
+    import mmaction  # noqa: F401  (they import)
+    import mmdet  # noqa: F401  (they import)
+    import mmpretrain  # noqa: F401  (they import)
     import mmseg.models  # noqa: F401  (fails without ftfy/regex, which mmseg does not pull)
     opencv = [d for d in ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')
               if _has_dist(metadata, d)]
@@ -54,6 +58,7 @@ def stack():
 def unmet_requirements(path):
     """The requirement lines of ``path`` that the environment does not satisfy."""
     from importlib import metadata
+
     from packaging.requirements import Requirement
     unmet = []
     with open(path, encoding='utf-8') as f:
@@ -91,8 +96,12 @@ def setuptools_pin():
 
 def package():
     import stvit_mm
-    import stvit_mm.models  # noqa: F401
-    import mmaction.models, mmdet.models, mmpretrain.models, mmseg.models  # noqa: F401,E401
+    import stvit_mm.models  # noqa: F401  (compat shims before the mm* imports)
+    # isort: split
+    import mmaction.models  # noqa: F401
+    import mmdet.models  # noqa: F401
+    import mmpretrain.models  # noqa: F401
+    import mmseg.models  # noqa: F401
     return os.path.dirname(os.path.dirname(stvit_mm.__file__)) == ROOT
 
 

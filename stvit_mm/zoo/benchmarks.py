@@ -14,7 +14,6 @@ import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..analysis import benchmark_configs
-
 from .metafiles import ZooEntry, config_path
 from .stock import stock_config, stock_description
 

@@ -9,7 +9,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from ..analysis import complexity_from_config
-
 from .metafiles import Section, ZooEntry, config_path, dump_metafile
 from .stock import stock_config, stock_key
 

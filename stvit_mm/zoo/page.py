@@ -3,7 +3,6 @@ import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..analysis import DEFAULT_CLIP_LEN, DEFAULT_SHAPES
-
 from .benchmarks import PARTS, measurements
 from .metafiles import Section, ZooEntry
 from .stock import paper_result, stock_description, stock_reference
@@ -54,8 +53,8 @@ def _header() -> list:
         'installed OpenMMLab metafiles and `docs/benchmarks.json`; `tests/test_model_zoo.py` '
         'checks that it is up to date. Every config is a stock OpenMMLab config with the '
         'backbone swapped; the stock model is the one it is compared with. A config of '
-        'yours inherits one as `_base_ = \'stvit_mm::<folder>/<config>.py\'` (README, '
-        '"Using the configs from your own project").',
+        'yours inherits one as `_base_ = \'stvit_mm::<folder>/<config>.py\'` '
+        '([Using the configs](configs.md)).',
         '',
         '- **MACs**: multiply-adds of one forward, batch 1 (`tools/get_flops.py`, attention '
         f"included), inputs {shapes['classifier'][0]}x{shapes['classifier'][1]} (classification), "

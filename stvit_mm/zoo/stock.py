@@ -6,7 +6,6 @@ from typing import Any, Dict, Optional, Tuple
 import yaml
 
 from ..utils import ConfigError, load_config
-
 from .metafiles import ZooEntry, config_path
 
 

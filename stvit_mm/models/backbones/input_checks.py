@@ -100,8 +100,8 @@ def check_input(x: Tensor, owner: str, in_channels: int, layout: str = 'NCHW',
 
 
 PLAN_FIX = ('build the backbone as the checkpoint was trained (its arch depths and units, '
-            "recovery, semantic_layers, pool_size; official STViT-R-Swin files: preset='official', "
-            "the authors' COCO detectors: preset='official-det'), "
+            'recovery, semantic_layers, pool_size; official STViT-R-Swin files: '
+            "preset='official', the authors' COCO detectors: preset='official-det'), "
             'or initialise it from the plain Swin/DeiT checkpoint the other one started from')
 POOLED_GRID = 'pooled_grid'  # the generators' record of their pool size (layers/semantic.py)
 # Buffers that record a plan in our checkpoints; converted files get the model's own.

@@ -11,8 +11,13 @@ from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
 from ..converters import Conversion, resize_grid_embed
-from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
-                      init_transformer_weights)
+from ..layers import (
+    Block,
+    RecoveryBlock,
+    SemanticTokenGenerator,
+    drop_path_rates,
+    init_transformer_weights,
+)
 from ..layers.grouping import tokens_to_map
 from .foreign_checkpoint import ConvertsForeignCheckpoints
 from .input_checks import check_input

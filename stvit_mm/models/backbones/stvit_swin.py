@@ -13,7 +13,6 @@ from .presets import resolve_switches
 from .stock_args import check_strides, check_unsupported, stage_window
 from .swin_family import SwinFamilyBackbone, units_in_deepest_stage
 
-
 # STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
 # paper's "16 semantic tokens in each window" for Swin-T/S/B.
 POOL_SIZE_WITHOUT_RECOVERY = 4
@@ -42,7 +41,7 @@ class ConvStem(nn.Sequential):
 
 
 class PatchEmbed(nn.Module):
-    """Image -> (B, N, C) tokens and grid; 'patch': 4x4 conv + LayerNorm (Swin), 'conv': ConvStem."""
+    """Image -> (B, N, C) tokens, grid; 'patch': 4x4 conv + LayerNorm (Swin), 'conv': ConvStem."""
 
     def __init__(self, in_channels: int, dim: int, stem: str, patch_size: int = 4) -> None:
         super().__init__()

@@ -10,10 +10,14 @@ from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
 from ..layers import drop_path_rates
-from ..layers.grouping import pad_grid, tokens_to_map
 from ..layers.fork_unit import DetectionForkUnit
-from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit, real_semantic_grid,
-                          semantic_tokens_to_grid)
+from ..layers.grouping import pad_grid, tokens_to_map
+from ..layers.unit import (
+    SEMANTIC_SCOPES,
+    WindowedDumbbellUnit,
+    real_semantic_grid,
+    semantic_tokens_to_grid,
+)
 from ..layers.window import WindowBlock
 from .foreign_checkpoint import ConvertsForeignCheckpoints
 

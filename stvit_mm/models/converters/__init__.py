@@ -8,8 +8,15 @@ conversion (:mod:`.checkpoint`, behind tools/convert_checkpoint.py) both call.
 """
 from .conversion import Conversion, ConversionError, unwrap_checkpoint, unwrap_release_file
 from .deit import DEIT_LAYOUTS, resize_grid_embed
-from .layouts import (FAMILIES, LAYOUTS, convert, detect_layout, family_of, is_our_layout,
-                      new_parameter)
+from .layouts import (
+    FAMILIES,
+    LAYOUTS,
+    convert,
+    detect_layout,
+    family_of,
+    is_our_layout,
+    new_parameter,
+)
 from .report import compact_keys, format_load_report, format_report, key_patterns
 from .swin import SWIN_LAYOUTS
 

@@ -299,7 +299,8 @@ def settle(problems: List[Problem], ignore: Sequence[str], target_name: str) -> 
         try:
             patterns.append(re.compile(pattern))
         except re.error as error:
-            raise ConversionError(f'--ignore {pattern!r} is not a valid regex: {error}')
+            raise ConversionError(
+                f'--ignore {pattern!r} is not a valid regex: {error}') from error
     ignored, errors = {}, []
     for problem in problems:
         if any(p.search(name) for p in patterns for name in problem.names):

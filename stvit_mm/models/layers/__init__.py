@@ -1,6 +1,13 @@
 """Pure-torch building blocks of STViT / STViT-R (no mm* imports)."""
-from .attention import (Attention, CrossAttention, attention, fused_attn, record_attention,
-                        set_fused_attn, use_fused_attn)
+from .attention import (
+    Attention,
+    CrossAttention,
+    attention,
+    fused_attn,
+    record_attention,
+    set_fused_attn,
+    use_fused_attn,
+)
 from .blocks import Block, CrossBlock, drop_path_rates, init_transformer_weights
 from .grouping import adaptive_max_pool_tokens
 from .layer_scale import DropPath, LayerScale

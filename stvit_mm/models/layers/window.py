@@ -83,7 +83,8 @@ class WindowBlock(nn.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, window: Sequence[int],
-                 shift: Optional[Sequence[int]] = None, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 shift: Optional[Sequence[int]] = None, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True,
                  drop: float = 0.0, drop_path: float = 0.0,
                  layer_scale_init: Optional[float] = None, fit_window: bool = False,
                  padding: str = 'masked', norm_layer: Type[nn.Module] = nn.LayerNorm,
