@@ -12,8 +12,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import get_flops
-from stvit_mm.analysis import (ConfigError, build_model, complexity_from_config, count_flops,
-                               load_config, make_forward, resolve_config_path)
+from stvit_mm.analysis import complexity_from_config, count_flops, make_forward
+from stvit_mm.utils import ConfigError, build_model, load_config, resolve_config_path
 from stvit_mm.models.layers import fused_attn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

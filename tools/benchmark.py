@@ -30,8 +30,9 @@ import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis import (DEFAULT_CLIP_LEN, ConfigError,  # noqa: E402
-                               benchmark_configs, format_benchmark, report_to_stdout)
+from stvit_mm.analysis import (DEFAULT_CLIP_LEN, benchmark_configs,  # noqa: E402
+                               format_benchmark, report_to_stdout)
+from stvit_mm.utils import ConfigError  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

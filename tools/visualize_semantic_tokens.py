@@ -38,9 +38,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
-from stvit_mm.analysis import ConfigError, json_stdout  # noqa: E402
+from stvit_mm.analysis import json_stdout  # noqa: E402
 from stvit_mm.analysis.visualize import (build_visualization_model,  # noqa: E402
                                          image_paths, visualize_images)
+from stvit_mm.utils import ConfigError  # noqa: E402
 from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
 
 

@@ -73,106 +73,27 @@ class PatchEmbed(nn.Module):
 class STViTSwin(SwinFamilyBackbone):
     """Swin Transformer with STViT(-R) dumbbell units (``recovery=True``: STViT-R).
 
-    Each unit replaces 6 Swin blocks: a window block, a 2-layer semantic token
-    generator (every 7x7 window pooled to ``pool_size`` tokens), a local and a
-    global block on the semantic tokens, and a recovery block back to the
-    image tokens. Dense outputs keep Swin's shapes, so necks and heads of
-    stock mmdet configs work unchanged.
-
-    STViT-Swin (``recovery=False``, the paper's Swin classification models):
-    the units sit where STViT-R's do (stage 3: one unit for Swin-T, three for
-    Swin-S/B, 6 layers each), every 7x7 window is summarised into 4x4 = 16
-    semantic tokens (the paper's "16 semantic tokens in each window"), and
-    the last unit has no recovery: it hands its semantic tokens on as a grid
-    (2x2 windows x 4x4 = 8x8 at 224x224) to patch merging, so the last stage
-    runs on 4x4 = 16 tokens instead of 7x7 = 49. The earlier units of
-    Swin-S/B keep their recovery, as in the official STViT-R, so each unit
-    starts from full-resolution tokens; the layer the last unit no longer
-    needs becomes a plain window block at the start of stage 3, so every Swin block keeps
-    a counterpart and Swin weights initialise the whole model. Backbone
-    multiply-adds at 224x224: 0.70x (T), 0.65x (S, B) the stock Swin's.
-
-    Any input size works: the image is padded to whole patches, every window
-    op pads to whole windows and masks the padding out of attention and
-    pooling, and outputs have ``ceil(H / stride)`` rows as in mmdet's Swin.
+    Each unit replaces 6 Swin blocks (window block, 2-layer semantic token generator, local and
+    global semantic blocks, recovery); outputs keep Swin's shapes, so stock necks and heads work.
+    Without recovery the last unit hands its semantic token grid to patch merging (STViT-Swin).
+    Any input size works: images pad to whole patches and windows, padding is masked.
 
     Args:
-        arch: 'tiny'/'small'/'base'/'large' (aliases 't', 'swin-t', ...), or
-            a dict with ``embed_dims``, ``depths``, ``num_heads`` (any number of
-            stages) and optional ``units`` (dumbbell units per stage; default:
-            the deepest stage's depth // 6 in that stage), ``pool_size`` and
-            ``pool_size_without_recovery`` (per side of a 7x7 window).
-        preset: named settings of the switches ``stem``, ``gen_shortcut``,
-            ``global_centres``, ``layer2_scope``, ``recovery_scope``,
-            ``neighbourhood_inside``, ``fit_window``, ``window_padding``,
-            ``unit_plan``: 'official' (the official STViT-R-Swin classifiers'),
-            'official-det' (the authors' COCO detectors', ``presets.py``) or
-            None. A switch passed explicitly wins over the preset; one left None
-            takes the preset's value, else the default named below.
-        unit_plan: 'windowed' (default) or 'detection-fork': units computed
-            as the official detection fork computes them (``DetectionForkUnit``:
-            its neighbourhoods and pad mask; the windowed plan's
-            ``neighbourhood``, scopes and generator switches do not apply).
-        window_padding: 'masked' (default: padded tokens never attended) or
-            'zeros' (mmdet's Swin and the detection fork: zero padding attended).
-        recovery: restore image tokens in every unit (STViT-R, for dense
-            tasks). Without it the last unit of the last sparse stage hands its
-            semantic token grid to the next stage (STViT, classification), less
-            the tokens that pool window padding only (at sizes whose stage grid
-            is not a multiple of the window).
-        in_channels: image channels.
-        window_size: Swin window side (7; any, e.g. 12 for the 384-pixel Swins).
-        pool_size: semantic tokens per window side (3 -> 9 per window);
-            default from ``arch``: with recovery its ``pool_size`` (2 for
-            Swin-T, 3 for Swin-S/B/L), without its ``pool_size_without_recovery``
-            (4, paper), stated for 7x7 windows and scaled to keep the image
-            tokens per semantic token for others (:func:`scale_to_window`:
-            window 12 -> 3, 5, 7).
-        neighbourhood: image-token neighbourhood side of generator layer 1;
-            default the official 10 for window 7, scaled (window 12 -> 17).
-        neighbourhood_inside: official STViT-R border handling (see
-            :func:`neighbourhood_index`); off (default) keeps outputs
-            padding-invariant.
-        layer2_scope, recovery_scope: 'local' (surrounding windows only: cost
-            linear in the image size, the default for any input size) or
-            'global' (official STViT-R, fine at 224x224); see
-            :class:`WindowedDumbbellUnit`. Default 'local'.
-        window_neighbours: side of the window neighbourhood of local scopes.
-        fit_window: where a map is no larger than the window in a dim, use one
-            unshifted window of the map's size there (official Swin and
-            mmpretrain at 224: the 7x7 last stage is not shifted); off (the
-            default, except for mmpretrain configs, see ``img_size``): pad and
-            shift as mmdet's Swin does.
-        semantic_layers: scopes of the blocks on semantic tokens per unit.
-        gen_shortcut, global_centres: generator switches (paper and default:
-            on; the official STViT-R-Swin checkpoints: off).
-        layer_scale_init: layer scale of the new layers (1e-5, paper).
-        stem: 'patch' (default: Swin 4x4 conv + LayerNorm) or 'conv'
-            (official STViT-R).
-        mlp_ratio, qkv_bias, drop_rate, drop_path_rate: as in Swin.
-        out_indices: stages whose (normalised) outputs are returned, NCHW;
-            default all (the last only for mmpretrain configs).
-        frozen_stages: freeze the stem (0) and stages up to this index.
-        norm_eval: keep BatchNorm (conv stem) in eval mode while training.
-        with_cp: gradient checkpointing per block/unit.
-        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``; Swin
-            checkpoints in mmdet, mmpretrain, official Swin and official
-            STViT-R-Swin layouts are converted on load, with a report.
-        embed_dims, depths, num_heads, patch_size, strides, pretrained,
-        img_size, pad_small_map, qk_scale, patch_norm, attn_drop_rate,
-        use_abs_pos_embed, act_cfg, norm_cfg, out_after_downsample, stage_cfgs,
-        patch_cfg, pretrain_img_size, convert_weights, interpolate_mode: the
-            stock mmdet / mmseg / mmpretrain ``SwinTransformer`` arguments, so
-            that ``type='STViTSwin'`` alone swaps the backbone of a stock config
-            (``stock_args.py``). Flat sizes override ``arch`` (the sizes of a
-            preset give that preset); ``patch_size`` is honoured; ``pretrained``
-            means ``init_cfg`` Pretrained; ``img_size`` (or ``pad_small_map``)
-            marks an mmpretrain config, whose defaults then apply (see
-            ``out_indices``, ``fit_window``), and its ``stage_cfgs`` may set the
-            window of every block; image sizes of absolute position
-            embeddings, ``interpolate_mode`` and ``convert_weights`` are ignored
-            (relative position bias only; conversion is automatic); any other
-            value than the stock default raises one line saying so.
+        arch: a name of :data:`SWIN_ARCHS` or a dict (``embed_dims``, ``depths``,
+            ``num_heads``; optional ``units``, ``pool_size``, ``pool_size_without_recovery``).
+        recovery: restore image tokens in every unit (STViT-R).
+        preset: 'official', 'official-det' or None: a starting point for the switches
+            (``presets.py``); a switch passed explicitly wins.
+        stem, gen_shortcut, global_centres, layer2_scope, recovery_scope,
+            neighbourhood_inside, fit_window, window_padding, unit_plan: the switches
+            (``presets.py`` says what each does and its default).
+        window_size, pool_size, neighbourhood, window_neighbours, semantic_layers: unit
+            geometry; ``None`` scales the 7x7-window defaults (:func:`scale_to_window`).
+        in_channels, patch_size, mlp_ratio, qkv_bias, drop_rate, drop_path_rate,
+            layer_scale_init, out_indices, frozen_stages, norm_eval, with_cp, init_cfg:
+            as in Swin; checkpoints of known layouts are converted on load.
+        embed_dims, depths, num_heads and the other stock ``SwinTransformer`` arguments are
+            taken by ``stock_args.py``, so ``type='STViTSwin'`` swaps a stock config's backbone.
     """
     # Swin-S/B/L: 3 units of 3x3 semantic tokens per 7x7 window (official STViT-R). Swin-T (not
     # in the paper) has a single unit; 2x2 tokens per window (about 12 image tokens per semantic

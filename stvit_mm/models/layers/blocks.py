@@ -16,9 +16,7 @@ from .mlp import Mlp
 class Block(nn.Module):
     """Self-attention block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``.
 
-    Serves as the plain ViT block, the Swin window block (the caller passes
-    window tokens with a relative position ``bias`` and a shift/padding
-    ``mask``) and the semantic block (tokens are the semantic tokens).
+    The plain ViT block and the block on semantic tokens (``bias``/``mask`` optional).
 
     Args:
         dim: token channels.
