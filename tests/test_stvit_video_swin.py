@@ -51,6 +51,8 @@ def test_any_clip_size(tiny, shape):
 
 def test_out_type_tensor_feeds_i3d_head():
     from mmaction.models.heads import I3DHead
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')  # the head builds its loss in mmaction's scope
     model = STViTVideoSwin('tiny', out_type='tensor').eval()
     with torch.no_grad():
         feats = model(torch.randn(2, 3, 4, 32, 32))

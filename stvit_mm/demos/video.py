@@ -68,9 +68,9 @@ def compared_configs() -> list:
     implementation (fused attention, window layout) saves against mmaction2's.
     """
     from ..utils import load_config
-    from ..models.backbones.stvit_video_swin import STViTVideoSwin
+    from ..models.backbones.archs import ARCHS
     plain = load_config(OURS)
-    plain.model.backbone.arch = dict(STViTVideoSwin.arch_zoo['tiny'], units=(0, 0, 0, 0))
+    plain.model.backbone.arch = dict(ARCHS['video-swin']['tiny'], units=(0, 0, 0, 0))
     return [STOCK, plain, OURS]
 
 

@@ -1,5 +1,4 @@
 """STViT / STViT-R for plain ViT/DeiT (global semantic tokens), paper Sec. 3."""
-import copy
 import math
 from functools import partial
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -10,10 +9,12 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import Conversion, resize_grid_embed
+from ..converters import Conversion
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
 from ..layers.grouping import tokens_to_map
+from ..layers.position import resize_grid_embed
+from .archs import resolve_arch
 from .foreign_checkpoint import ConvertsForeignCheckpoints
 from .input_checks import check_input
 
@@ -21,11 +22,6 @@ from .input_checks import check_input
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
 # last semantic block becomes the recovery block, keeping depth 12.
 _PLAN = dict(num_full_layers=4, num_semantic_layers=6, pool_size=(4, 4), mlp_ratio=4.0)
-_ARCH_KEYS = {'embed_dims', 'num_heads', *_PLAN}
-
-
-def _arch(embed_dims: int, num_heads: int) -> dict:
-    return dict(embed_dims=embed_dims, num_heads=num_heads, **_PLAN)
 
 
 @MODELS.register_module()
@@ -68,11 +64,6 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
             and ``last_load_report`` says what was not loaded.
     """
     checkpoint_family = 'deit'  # DeiT / ViT checkpoints are converted on load
-    arch_zoo: Dict[str, dict] = {
-        **dict.fromkeys(['t', 'tiny', 'deit-t', 'deit-tiny'], _arch(192, 3)),
-        **dict.fromkeys(['s', 'small', 'deit-s', 'deit-small'], _arch(384, 6)),
-        **dict.fromkeys(['b', 'base', 'deit-b', 'deit-base'], _arch(768, 12)),
-    }
     out_types = ('avg', 'featmap')
 
     def __init__(self, arch: Union[str, dict] = 'small', img_size: Union[int, Sequence[int]] = 224,
@@ -134,26 +125,12 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
         self._reset_parameters()
         self._install_checkpoint_hooks()
 
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict], recovery: bool) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'STViT: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            settings = copy.deepcopy(cls.arch_zoo[arch])
-            if recovery:
-                settings['num_semantic_layers'] -= 1  # recovery takes the last layer
-            return settings
-        if not isinstance(arch, dict):
-            raise TypeError(f'STViT: arch must be a str or dict, got {type(arch).__name__}')
-        unknown = set(arch) - _ARCH_KEYS
-        if unknown:
-            raise ValueError(f'STViT: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(_ARCH_KEYS)}')
-        missing = {'embed_dims', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'STViT: arch dict misses {sorted(missing)}')
-        return {**_PLAN, **arch}
+    @staticmethod
+    def _resolve_arch(arch: Union[str, dict], recovery: bool) -> dict:
+        settings = resolve_arch('STViT', 'deit', arch, ('embed_dims', 'num_heads'), _PLAN)
+        if isinstance(arch, str) and recovery:
+            settings['num_semantic_layers'] -= 1  # recovery takes the last layer
+        return settings
 
     def _reset_parameters(self) -> None:
         init_transformer_weights(self)

@@ -1,6 +1,6 @@
 """STViT / STViT-R for Swin Transformer: dumbbell units in the sparse stages (paper Sec. 3.4)."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from mmengine.registry import MODELS
@@ -10,21 +10,14 @@ from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
 from .input_checks import check_input
 from .presets import resolve_switches
-from .stock_args import check_strides, check_unsupported, stage_window
-from .swin_family import SwinFamilyBackbone, units_in_deepest_stage
+from .archs import size_for, units_in_deepest_stage
+from .stock_args import SWIN_STOCK_ARGS, StockArgs, resolve_convention
+from .swin_family import SwinFamilyBackbone
 
 
 # STViT-Swin (no recovery, classification): 4x4 = 16 semantic tokens per 7x7 window, the
 # paper's "16 semantic tokens in each window" for Swin-T/S/B.
 POOL_SIZE_WITHOUT_RECOVERY = 4
-
-
-def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
-          pool_size: int) -> dict:
-    # pool sizes are stated for 7x7 windows (scaled for others, see scale_to_window)
-    return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=units_in_deepest_stage(depths), pool_size=pool_size,
-                pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
 
 
 class ConvStem(nn.Sequential):
@@ -42,7 +35,7 @@ class ConvStem(nn.Sequential):
 
 
 class PatchEmbed(nn.Module):
-    """Image -> (B, N, C) tokens and grid; 'patch': 4x4 conv + LayerNorm (Swin), 'conv': ConvStem."""
+    """Image -> (B, N, C) tokens and grid; 'patch': 4x4 conv + LayerNorm, 'conv': ConvStem."""
 
     def __init__(self, in_channels: int, dim: int, stem: str, patch_size: int = 4) -> None:
         super().__init__()
@@ -79,7 +72,7 @@ class STViTSwin(SwinFamilyBackbone):
     Any input size works: images pad to whole patches and windows, padding is masked.
 
     Args:
-        arch: a name of :data:`SWIN_ARCHS` or a dict (``embed_dims``, ``depths``,
+        arch: a name of ``ARCHS['swin']`` (``archs.py``) or a dict (``embed_dims``, ``depths``,
             ``num_heads``; optional ``units``, ``pool_size``, ``pool_size_without_recovery``).
         recovery: restore image tokens in every unit (STViT-R).
         preset: 'official', 'official-det' or None: a starting point for the switches
@@ -92,25 +85,16 @@ class STViTSwin(SwinFamilyBackbone):
         in_channels, patch_size, mlp_ratio, qkv_bias, drop_rate, drop_path_rate,
             layer_scale_init, out_indices, frozen_stages, norm_eval, with_cp, init_cfg:
             as in Swin; checkpoints of known layouts are converted on load.
-        embed_dims, depths, num_heads and the other stock ``SwinTransformer`` arguments are
-            taken by ``stock_args.py``, so ``type='STViTSwin'`` swaps a stock config's backbone.
+        convention: 'mmdet' (mmdet/mmseg: every stage out, maps padded to windows) or
+            'mmpretrain' (the last stage out, small maps one window); default: the registry
+            scope building the model (a config's ``default_scope``), else 'mmdet'.
+        **stock: the stock ``SwinTransformer`` arguments (``embed_dims``, ``depths``,
+            ``pretrained``, ``img_size``, ...), taken by :class:`StockArgs`, so that
+            ``type='STViTSwin'`` swaps a stock config's backbone.
     """
-    # Swin-S/B/L: 3 units of 3x3 semantic tokens per 7x7 window (official STViT-R). Swin-T (not
-    # in the paper) has a single unit; 2x2 tokens per window (about 12 image tokens per semantic
-    # token, DeiT's ratio) bring its backbone to ~0.73x Swin-T's FLOPs at 800x1333.
-    arch_zoo: Dict[str, dict] = {
-        **dict.fromkeys(['t', 'tiny', 'swin-t', 'swin-tiny'],
-                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24), pool_size=2)),
-        **dict.fromkeys(['s', 'small', 'swin-s', 'swin-small'],
-                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=3)),
-        **dict.fromkeys(['b', 'base', 'swin-b', 'swin-base'],
-                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=3)),
-        **dict.fromkeys(['l', 'large', 'swin-l', 'swin-large'],
-                        _arch(192, (2, 2, 18, 2), (6, 12, 24, 48), pool_size=3)),
-    }
-
     arch_defaults = dict(units=units_in_deepest_stage, pool_size=3,
                          pool_size_without_recovery=POOL_SIZE_WITHOUT_RECOVERY)
+    stock_arguments = tuple(SWIN_STOCK_ARGS)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  preset: Optional[str] = None,
@@ -126,24 +110,11 @@ class STViTSwin(SwinFamilyBackbone):
                  drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 # the stock mmdet / mmseg / mmpretrain SwinTransformer's own arguments
-                 embed_dims: Optional[int] = None, depths: Optional[Sequence[int]] = None,
-                 num_heads: Optional[Sequence[int]] = None, patch_size: int = 4,
-                 strides: Optional[Sequence[int]] = None, pretrained: Optional[str] = None,
-                 img_size: Optional[Union[int, Sequence[int]]] = None,
-                 pad_small_map: Optional[bool] = None, qk_scale: Optional[float] = None,
-                 patch_norm: bool = True, attn_drop_rate: float = 0.0,
-                 use_abs_pos_embed: bool = False, act_cfg: Optional[dict] = None,
-                 norm_cfg: Optional[dict] = None, out_after_downsample: bool = False,
-                 stage_cfgs: Optional[dict] = None, patch_cfg: Optional[dict] = None,
-                 pretrain_img_size: Optional[Union[int, Sequence[int]]] = None,
-                 convert_weights: Optional[bool] = None,
-                 interpolate_mode: Optional[str] = None) -> None:
-        if pretrained is not None:  # mmdet/mmseg's deprecated shorthand
-            if init_cfg is not None:
-                raise ValueError('STViTSwin: give either pretrained or init_cfg, not both')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+                 init_cfg: Optional[Union[dict, List[dict]]] = None, patch_size: int = 4,
+                 convention: Optional[str] = None, **stock) -> None:
+        stock = StockArgs('STViTSwin', SWIN_STOCK_ARGS, stock)
+        convention = resolve_convention('STViTSwin', convention)
+        init_cfg = stock.init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
         switches = resolve_switches('STViTSwin', preset, dict(
             stem=stem, gen_shortcut=gen_shortcut, global_centres=global_centres,
@@ -167,21 +138,18 @@ class STViTSwin(SwinFamilyBackbone):
             if given:
                 raise ValueError("STViTSwin: unit_plan='detection-fork' fixes its units "
                                  f"(preset='official-det'); remove {', '.join(given)}")
-        if stage_cfgs:  # mmpretrain's 384-pixel configs set the window there
-            window_size = stage_window(stage_cfgs) or window_size
-        arch = self._resolve_arch(self._arch_with_sizes(arch, embed_dims, depths, num_heads))
+        window_size = stock.window(window_size)
+        arch = self._resolve_arch(self._arch_with_sizes(arch, stock.sizes()))
         num_stages = len(arch['depths'])
-        check_strides('STViTSwin', strides, patch_size, num_stages)
-        check_unsupported('STViTSwin', qk_scale, patch_norm, attn_drop_rate, use_abs_pos_embed,
-                          act_cfg, norm_cfg, out_after_downsample, stage_cfgs, patch_cfg,
-                          head_dim=arch['embed_dims'] // arch['num_heads'][0])
-        # img_size is mmpretrain's argument: its classifier conventions apply (stage 4 only;
-        # a map no larger than the window is one unshifted window unless pad_small_map)
-        mmpretrain = img_size is not None or pad_small_map is not None
+        stock.check(arch, patch_size)
+        # mmpretrain's classifier conventions: stage 4 only; a map no larger than the window is
+        # one unshifted window unless pad_small_map. mmdet/mmseg's: every stage, padded.
+        mmpretrain = convention == 'mmpretrain'
+        self.convention = convention
         if out_indices is None:
             out_indices = (num_stages - 1, ) if mmpretrain else tuple(range(num_stages))
         if fit_window is None:
-            fit_window = mmpretrain and not pad_small_map
+            fit_window = mmpretrain and not stock['pad_small_map']
         if pool_size is None:
             pool_size = pool_size_for_window(
                 arch['pool_size' if recovery else 'pool_size_without_recovery'], window_size)
@@ -212,23 +180,16 @@ class STViTSwin(SwinFamilyBackbone):
         self._freeze_stages()
 
     @classmethod
-    def _arch_with_sizes(cls, arch: Union[str, dict], embed_dims: Optional[int],
-                         depths: Optional[Sequence[int]],
-                         num_heads: Optional[Sequence[int]]) -> Union[str, dict]:
+    def _arch_with_sizes(cls, arch: Union[str, dict], sizes: dict) -> Union[str, dict]:
         """``arch`` with the stock flat sizes (mmdet/mmseg ``embed_dims``, ``depths``,
-        ``num_heads``) put in; sizes of a preset give that preset (with its pool sizes)."""
-        sizes = {k: v for k, v in (('embed_dims', embed_dims), ('depths', depths),
-                                   ('num_heads', num_heads)) if v is not None}
+        ``num_heads``) put in; sizes of a named arch give that arch (with its pool sizes)."""
         if not sizes:
             return arch
         base = cls._resolve_arch(arch) if isinstance(arch, str) else dict(arch)
         merged = {k: v for k, v in base.items() if k in ('embed_dims', 'depths', 'num_heads')}
         merged.update({k: tuple(v) if isinstance(v, (list, tuple)) else v
                        for k, v in sizes.items()})
-        for name, preset in cls.arch_zoo.items():
-            if all(preset[k] == merged[k] for k in merged):
-                return name
-        return merged
+        return size_for(cls.arch_family, merged) or merged
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViTSwin', self.in_channels, 'NCHW')

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ...utils.safe_checkpoint import load_checkpoint_file
 from ..backbones import STViT, STViTSwin
+from ..backbones.archs import model_names
 from ..backbones.input_checks import PLAN_FIX, PLAN_RECORDS
 from .conversion import Conversion, ConversionError, unwrap_checkpoint
 from .layouts import convert, detect_layout, family_of, is_our_layout, new_parameter
@@ -54,15 +55,14 @@ BACKBONE_PREFIX = 'backbone.'
 
 
 def _target_archs() -> Dict[str, Tuple[type, dict]]:
-    """Bare-backbone targets by name (the tool's --arch): stvit[-r]-{deit,swin}-{t,s,b,l}."""
+    """Bare-backbone targets by name (the tool's --arch), from the one name table:
+    stvit[-r]-{deit,swin}-{t,s,b,l}."""
     archs = {}
-    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base'), ('l', 'large')):
-        if short != 'l':  # no DeiT-L
-            archs[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
-            archs[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
-        archs[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False,
-                                                           out_indices=(3, )))
-        archs[f'stvit-r-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=True))
+    for name, size, recovery in model_names('deit'):
+        archs[name] = (STViT, dict(arch=size, recovery=recovery))
+    for name, size, recovery in model_names('swin'):
+        archs[name] = (STViTSwin, dict(arch=size, recovery=recovery,
+                                       **({} if recovery else dict(out_indices=(3, )))))
     return archs
 
 

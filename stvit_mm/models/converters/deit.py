@@ -10,9 +10,9 @@ import math
 import re
 from typing import Dict, Optional, Tuple
 
-import torch.nn.functional as F
 from torch import Tensor
 
+from ..layers.position import resize_grid_embed
 from .conversion import Conversion
 
 DEIT_LAYOUTS = ('mmpretrain', 'timm')
@@ -54,18 +54,6 @@ def resize_pos_embed(pos_embed: Tensor, dst_grid: Tuple[int, int],
         raise ValueError(f'pos_embed has {grid_embed.shape[1]} grid positions after '
                          f'{num_extra_tokens} class/distillation tokens: not a square grid')
     return resize_grid_embed(grid_embed, (side, side), dst_grid)
-
-
-def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],
-                      dst_grid: Tuple[int, int]) -> Tensor:
-    """(1, h*w, C) -> (1, H*W, C), bicubic (as DeiT fine-tunes at other sizes)."""
-    if tuple(src_grid) == tuple(dst_grid):
-        return grid_embed
-    C = grid_embed.shape[-1]
-    maps = grid_embed.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
-    maps = F.interpolate(maps.float(), size=tuple(dst_grid), mode='bicubic',
-                         align_corners=False).to(grid_embed.dtype)
-    return maps.permute(0, 2, 3, 1).reshape(1, -1, C)
 
 
 def _layer_targets(num_full_layers: int, num_semantic_layers: int,
