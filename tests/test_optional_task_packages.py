@@ -106,7 +106,7 @@ def test_import_changes_nothing_in_other_libraries(repo_root):
         transform = vars(mmcv.transforms.LoadImageFromFile)['transform']
 
         import stvit_mm, stvit_mm.models, stvit_mm.datasets, stvit_mm.datasets.image_errors
-        import stvit_mm.apis, stvit_mm.utils, stvit_mm.utils.safe_checkpoint
+        import stvit_mm.apis, stvit_mm.utils, stvit_mm.checkpoints.safe_loading
 
         loader = checkpoint.CheckpointLoader._schemes['']
         print('loader', loader is checkpoint.load_from_local)
@@ -116,7 +116,7 @@ def test_import_changes_nothing_in_other_libraries(repo_root):
         print('after engine', checkpoint.CheckpointLoader._schemes[''].__module__)
     ''')
     assert out.splitlines() == ['loader True', 'transform True', 'environment True',
-                                'after engine stvit_mm.utils.safe_checkpoint']
+                                'after engine stvit_mm.checkpoints.safe_loading']
 
 
 def test_installed_task_packages_are_not_imported_by_the_core(repo_root):

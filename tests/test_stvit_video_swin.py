@@ -13,7 +13,7 @@ import train as train_tool
 from stvit_mm.datasets.synthetic_kinetics import MOTION_CLASSES, make_kinetics_rawframes
 from stvit_mm.models import STViTSwin
 from stvit_mm.models.backbones.stvit_video_swin import STViTVideoSwin
-from stvit_mm.models.converters.swin import to_canonical
+from stvit_mm.checkpoints.swin import to_canonical
 from stvit_mm.models.layers import fused_attn
 from stvit_mm.utils import load_config
 

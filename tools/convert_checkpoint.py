@@ -18,7 +18,7 @@ is filled, or reported new when the source cannot have it; anything else stops
 the conversion with the list unless ``--ignore REGEX`` matches a key named
 there. Non-backbone keys (necks, heads; an official classifier's ``head`` ->
 the target's head) keep their names, checked with ``--config``. The rules and
-the code are the package's: :mod:`stvit_mm.models.converters.checkpoint`.
+the code are the package's: :mod:`stvit_mm.checkpoints.whole_checkpoint`.
 
 DST holds ``{'state_dict': ..., 'meta': {...}}``, which mmengine's
 ``load_checkpoint``, ``load_from`` and ``init_cfg=dict(type='Pretrained')``
@@ -37,12 +37,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import stvit_mm  # noqa: E402,F401  (compat shims before any mm* import)
 from mmengine.config import DictAction  # noqa: E402
 
+import stvit_mm.models  # noqa: E402,F401  (registers the backbones --arch builds)
 from stvit_mm.utils import ConfigError, build_model, load_config  # noqa: E402
-from stvit_mm.models.converters import ConversionError, format_report  # noqa: E402
-from stvit_mm.models.converters.checkpoint import (  # noqa: E402
+from stvit_mm.checkpoints import ConversionError, format_report  # noqa: E402
+from stvit_mm.checkpoints.whole_checkpoint import (  # noqa: E402
     SOURCES, TARGET_ARCHS, Target, convert_checkpoint, load_source, save_result,
     target_from_arch, target_from_model)
-from stvit_mm.utils.safe_checkpoint import (  # noqa: E402
+from stvit_mm.checkpoints.safe_loading import (  # noqa: E402
     UnsafeCheckpointError, add_trust_checkpoint_argument)
 
 

@@ -42,7 +42,7 @@ from stvit_mm.analysis import json_stdout  # noqa: E402
 from stvit_mm.analysis.visualize import (build_visualization_model,  # noqa: E402
                                          image_paths, visualize_images)
 from stvit_mm.utils import ConfigError  # noqa: E402
-from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument  # noqa: E402
+from stvit_mm.checkpoints.safe_loading import add_trust_checkpoint_argument  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

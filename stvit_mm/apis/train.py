@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from ..datasets.image_errors import name_unreadable_images
 from ..utils.config import add_custom_import, check_data_paths, load_config
-from ..utils.safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+from ..checkpoints.safe_loading import UnsafeCheckpointError, use_safe_checkpoint_loading
 
 
 def default_work_dir(config: str) -> str:

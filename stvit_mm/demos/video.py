@@ -68,7 +68,7 @@ def compared_configs() -> list:
     implementation (fused attention, window layout) saves against mmaction2's.
     """
     from ..utils import load_config
-    from ..models.backbones.archs import ARCHS
+    from ..archs import ARCHS
     plain = load_config(OURS)
     plain.model.backbone.arch = dict(ARCHS['video-swin']['tiny'], units=(0, 0, 0, 0))
     return [STOCK, plain, OURS]

@@ -8,14 +8,13 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import Conversion
+from ...archs import resolve_arch
+from ...checkpoints.conversion import Conversion
+from ...checkpoints.load_hook import ConvertsForeignCheckpoints
 from ..layers import (Block, RecoveryBlock, SemanticTokenGenerator, drop_path_rates,
                       init_transformer_weights)
 from ..layers.grouping import tokens_to_map
 from ..layers.position import resize_grid_embed
-from .archs import resolve_arch
-from .foreign_checkpoint import ConvertsForeignCheckpoints
 from .input_checks import check_input
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
@@ -60,7 +59,7 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
         layer_scale_init: layer scale of the new (generator, recovery) layers.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
             checkpoint=...)``; DeiT checkpoints (mmpretrain or timm layout) are
-            converted on load (on every loading path, see ``foreign_checkpoint.py``)
+            converted on load (on every loading path, see ``stvit_mm/checkpoints/load_hook.py``)
             and ``last_load_report`` says what was not loaded.
     """
     checkpoint_family = 'deit'  # DeiT / ViT checkpoints are converted on load
@@ -73,9 +72,6 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
-        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
-        use_safe_checkpoint_loading()
         self.arch_settings = self._resolve_arch(arch, recovery)
         out_type = out_type or ('featmap' if recovery else 'avg')
         if out_type not in self.out_types:
@@ -145,8 +141,12 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
             if side * side != stored.shape[1]:
                 raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
                                  f'square grid; cannot resize to {self.pos_grid}')
-            conv.tensors['pos_embed'] = resize_grid_embed(stored, (side, side), self.pos_grid)
+            conv.tensors['pos_embed'] = self.resize_position_table(stored, (side, side))
         return {}
+
+    def resize_position_table(self, table: Tensor, grid: Tuple[int, int]) -> Tensor:
+        """A (1, h*w, C) position table on ``grid`` -> this model's (1, H*W, C)."""
+        return resize_grid_embed(table, grid, self.pos_grid)
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)

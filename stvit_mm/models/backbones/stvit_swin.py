@@ -10,7 +10,7 @@ from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
 from .input_checks import check_input
 from .presets import resolve_switches
-from .archs import size_for, units_in_deepest_stage
+from ...archs import size_for, units_in_deepest_stage
 from .stock_args import SWIN_STOCK_ARGS, StockArgs, resolve_convention
 from .swin_family import SwinFamilyBackbone
 

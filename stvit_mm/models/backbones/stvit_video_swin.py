@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import Conversion
+from ...archs import units_in_deepest_stage
+from ...checkpoints.conversion import Conversion
+from ...checkpoints.plans import POOLED_GRID, raise_plan_mismatch
 from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
-from .input_checks import POOLED_GRID, check_input, raise_plan_mismatch
+from .input_checks import check_input
 from .stock_args import VIDEO_SWIN_STOCK_ARGS, StockArgs, resolve_convention
-from .archs import units_in_deepest_stage
 from .swin_family import SwinFamilyBackbone
 
 Size3 = Tuple[int, int, int]

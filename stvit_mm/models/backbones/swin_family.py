@@ -7,14 +7,13 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import use_safe_checkpoint_loading
+from ...archs import resolve_arch, units_in_deepest_stage  # noqa: F401 (re-exported)
+from ...checkpoints.load_hook import ConvertsForeignCheckpoints
 from ..layers import drop_path_rates
 from ..layers.grouping import pad_grid, tokens_to_map
 from ..layers.fork_unit import DetectionForkUnit
 from ..layers.unit import (SEMANTIC_SCOPES, WindowedDumbbellUnit)
 from ..layers.window import WindowBlock
-from .archs import resolve_arch, units_in_deepest_stage  # noqa: F401 (re-exported)
-from .foreign_checkpoint import ConvertsForeignCheckpoints
 
 
 class PatchMerging(nn.Module):
@@ -110,7 +109,7 @@ class SwinStage(nn.Module):
 
 class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
     """What STViTSwin and STViTVideoSwin share: arch resolution, stages, freezing, forward,
-    and the converting load pre-hook (Swin-family checkpoints, see ``foreign_checkpoint.py``).
+    and the converting load pre-hook (Swin-family checkpoints, ``checkpoints/load_hook.py``).
 
     Subclasses set ``arch_family`` (a family of :data:`~.archs.ARCHS`) and ``arch_defaults``
     (optional arch-dict keys -> default, or a callable of the depths), build
@@ -131,9 +130,6 @@ class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
 
     def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
-        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
-        use_safe_checkpoint_loading()
 
     def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):

@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Type
 import torch
 from torch import Tensor, nn
 
+from ...checkpoints.plans import FORK_PLAN_RECORD  # the buffer naming the plan
 from .grouping import adaptive_max_pool_tokens, window_layout, zero_padded_window_layout
 from .unit import SEMANTIC_SCOPES, UnitOutput, WindowedDumbbellUnit, semantic_tokens_to_grid
 
@@ -35,7 +36,6 @@ FORK_PAD_BIAS = -1000.0  # the fork's pad-mask value, added to the logits
 # window), recovery in semantic tokens (stride: the pooled grid). At window 7 and pool 3:
 # 14, 21, 27 (its k_window_size_1, k_window_size_2, restore_k_window_size).
 LAYER1_WINDOWS, LAYER2_WINDOWS, RECOVERY_WINDOWS = 2, 3, 9
-FORK_PLAN_RECORD = 'fork_key_sides'  # the persistent buffer naming the plan in checkpoints
 
 
 class ForkKeys(NamedTuple):

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Sequence, Tuple, Type
 import torch
 from torch import Tensor, nn
 
+from ...checkpoints.plans import POOLED_GRID
 from .blocks import CrossBlock
 from .grouping import adaptive_max_pool_tokens, window_layout
 
@@ -52,7 +53,7 @@ class SemanticTokenGenerator(nn.Module):
                         if global_centres else None)
         # The pooled grid travels with the weights: no tensor shape depends on it (without
         # centres), so this record is what lets a checkpoint of another pool size be refused.
-        self.register_buffer('pooled_grid', torch.tensor(self.pool_size), persistent=True)
+        self.register_buffer(POOLED_GRID, torch.tensor(self.pool_size), persistent=True)
         self.reset_centres()
 
     def reset_centres(self) -> None:

@@ -17,7 +17,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from mmengine.runner.checkpoint import load_state_dict
 from torch import Tensor, nn
 
-from .checkpoint import (BACKBONE_PREFIX, SOURCES, Result, convert_checkpoint,
+from .whole_checkpoint import (BACKBONE_PREFIX, SOURCES, Result, convert_checkpoint,
                          is_official_detector, load_source, target_from_model)
 from .conversion import ConversionError, unwrap_checkpoint
 from .layouts import LAYOUTS, detect_layout
