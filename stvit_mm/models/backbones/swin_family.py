@@ -7,7 +7,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ...archs import resolve_arch, units_in_deepest_stage  # noqa: F401 (re-exported)
+from ...archs import resolve_arch
 from ...checkpoints.load_hook import ConvertsForeignCheckpoints
 from ..layers import drop_path_rates
 from ..layers.grouping import pad_grid, tokens_to_map
