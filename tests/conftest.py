@@ -41,3 +41,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope='session')
 def repo_root():
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _no_task_scope():
+    """Each test starts outside any task's registry scope, as a fresh process does: backbones
+    built directly take their conventions from the scope (``stock_args.resolve_convention``),
+    and an earlier test's ``init_default_scope`` would otherwise leak into them."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmengine')

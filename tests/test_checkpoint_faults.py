@@ -18,16 +18,16 @@ from mmengine.runner import load_checkpoint
 import convert_checkpoint as convert_tool
 import test as test_tool
 import train as train_tool
-from stvit_mm.datasets import make_imagenet_style
-from stvit_mm.models import STViT
-from stvit_mm.utils import ConfigError, build_model, load_config
-from stvit_mm.utils.checkpoint_check import CheckpointReadError
-from stvit_mm.utils.model_builder import load_weights
-from stvit_mm.utils.safe_checkpoint import (
+from stvit_mm.checkpoints.checkpoint_check import CheckpointReadError
+from stvit_mm.checkpoints.safe_loading import (
     TRUST_ENV,
     load_checkpoint_file,
     use_safe_checkpoint_loading,
 )
+from stvit_mm.datasets import make_imagenet_style
+from stvit_mm.models import STViT
+from stvit_mm.utils import ConfigError, build_model, load_config
+from stvit_mm.utils.model_builder import load_weights
 
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 

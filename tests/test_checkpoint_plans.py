@@ -4,7 +4,7 @@ Blocks of Swin-family and DeiT checkpoints are placed by index, and our own chec
 name; either way a checkpoint made with other units per stage, recovery, layer kinds or pool
 size would load its layers into layers of other roles (or leave some random) with at most a
 log line. The backbones' load pre-hooks refuse it with one line naming the first difference and
-the fix (stvit_mm/models/backbones/input_checks.py, converters/swin.py, converters/deit.py). A
+the fix (stvit_mm/checkpoints/plans.py, swin.py, deit.py). A
 plain Swin / DeiT checkpoint stays a legitimate initialisation of any plan of its depth.
 """
 import json
@@ -18,8 +18,8 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmpretrain.models import VisionTransformer
 from torch import nn
 
+from stvit_mm.checkpoints import whole_checkpoint as conversion
 from stvit_mm.models import STViT, STViTSwin, STViTVideoSwin
-from stvit_mm.models.converters import checkpoint as conversion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIN = dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))

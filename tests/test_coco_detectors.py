@@ -11,10 +11,10 @@ import torch
 
 import convert_checkpoint as tool
 import fork_reference
+from stvit_mm.checkpoints import ConversionError
+from stvit_mm.checkpoints.whole_model import convert_loaded_checkpoint
 from stvit_mm.models import STViTSwin
 from stvit_mm.models.backbones.presets import SWIN_PRESETS
-from stvit_mm.models.converters import ConversionError
-from stvit_mm.models.converters.whole_model import convert_loaded_checkpoint
 from stvit_mm.utils import build_model, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

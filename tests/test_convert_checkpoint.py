@@ -21,9 +21,9 @@ from mmpretrain.models import VisionTransformer
 from safetensors.torch import save_file
 
 import convert_checkpoint as tool
+from stvit_mm.checkpoints import compact_keys
+from stvit_mm.checkpoints import whole_checkpoint as conversion
 from stvit_mm.models import STViT, STViTSwin
-from stvit_mm.models.converters import checkpoint as conversion
-from stvit_mm.models.converters import compact_keys
 from stvit_mm.models.layers.blocks import CrossBlock
 from stvit_mm.utils import build_model, load_config
 

@@ -207,7 +207,7 @@ def test_deit_config_loads_mmpretrain_deit_checkpoint(tmp_path):
 def test_swin_config_init_cfg_loads_microsoft_release_file(tmp_path):
     from mmdet.models.backbones import SwinTransformer
 
-    from stvit_mm.models.converters.swin import to_canonical
+    from stvit_mm.checkpoints.swin import to_canonical
     # a whole Swin-T in the Microsoft naming (a partial file of another depth is refused)
     release, _, _ = to_canonical(SwinTransformer().state_dict(), 'openmmlab')
     weight = torch.full((96, ), 3.0)

@@ -12,16 +12,9 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import get_flops
-from stvit_mm.analysis import (
-    ConfigError,
-    build_model,
-    complexity_from_config,
-    count_flops,
-    load_config,
-    make_forward,
-    resolve_config_path,
-)
+from stvit_mm.analysis import complexity_from_config, count_flops, make_forward
 from stvit_mm.models.layers import fused_attn
+from stvit_mm.utils import ConfigError, build_model, load_config, resolve_config_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEIT_S = 'mmpretrain::deit/deit-small_4xb256_in1k.py'

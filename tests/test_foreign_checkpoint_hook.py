@@ -13,8 +13,8 @@ import torch
 from mmengine.runner import Runner
 from mmpretrain.models import VisionTransformer
 
-from stvit_mm.models.converters import ConversionError
-from stvit_mm.models.converters.whole_model import load_foreign_checkpoint
+from stvit_mm.checkpoints import ConversionError
+from stvit_mm.checkpoints.whole_model import load_foreign_checkpoint
 from stvit_mm.utils import build_model, load_config
 from test_convert_checkpoint import (
     TINY_SWIN,

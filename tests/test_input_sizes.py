@@ -229,8 +229,8 @@ def test_dumbbell_unit_ignores_padding(grid, windows_more, scopes, recovery, win
                         for g, m in zip(grid, windows_more))
     padded, keep, real = _pad_with_garbage(x, padded_grid)
     with torch.no_grad():
-        plain, plain_semantic = unit(x.reshape(1, -1, 32), grid)
-        with_padding, semantic = unit(padded.reshape(1, -1, 32), padded_grid, keep)
+        plain, _, plain_semantic = unit(x.reshape(1, -1, 32), grid)
+        with_padding, _, semantic = unit(padded.reshape(1, -1, 32), padded_grid, keep)
     if recovery:
         torch.testing.assert_close(with_padding.reshape(1, *padded_grid, 32)[real],
                                    plain.reshape(1, *grid, 32), rtol=1e-4, atol=1e-4)
@@ -258,7 +258,7 @@ def test_semantic_tokens_pooled_from_padding_only_are_masked(scopes, recovery):
         _, semantic_keep = unit.generate(x, (8, 8))
         # real bins per window (raster): all 9, one column of 3, one row of 3, one corner
         assert semantic_keep.reshape(2, 2, 2, 9).sum(-1).tolist() == [[[9, 3], [3, 1]]] * 2
-        plain, plain_semantic = unit(x, (8, 8))
+        plain, _, plain_semantic = unit(x, (8, 8))
         layer1 = unit.generator.layer1
         real_forward = layer1.forward_projected
 
@@ -268,7 +268,7 @@ def test_semantic_tokens_pooled_from_padding_only_are_masked(scopes, recovery):
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(layer1, 'forward_projected', fake_tokens_garbage)
-            garbage, garbage_semantic = unit(x, (8, 8))
+            garbage, _, garbage_semantic = unit(x, (8, 8))
     if recovery:
         torch.testing.assert_close(garbage, plain, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(garbage_semantic[semantic_keep], plain_semantic[semantic_keep],

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.config.utils import _get_cfg_metainfo
 
 import make_model_zoo
-from stvit_mm.analysis import ConfigError
+from stvit_mm.utils import ConfigError
 from stvit_mm.zoo.benchmarks import (
     PARTS,
     REQUIRED_KEYS,

@@ -14,9 +14,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import convert_checkpoint as convert_tool
 import test as test_tool
 import train as train_tool
+from stvit_mm.checkpoints.safe_loading import TRUST_ENV, UnsafeCheckpointError, load_checkpoint_file
 from stvit_mm.datasets import make_imagenet_style
 from stvit_mm.models import STViT, STViTSwin
-from stvit_mm.utils.safe_checkpoint import TRUST_ENV, UnsafeCheckpointError, load_checkpoint_file
 
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 
@@ -99,7 +99,7 @@ def test_init_cfg_pretrained_refuses(malicious, backbone):
     model = backbone(path)
     with pytest.raises(UnsafeCheckpointError, match='posix.system'):
         model.init_weights()
-    assert CheckpointLoader._schemes[''].__module__ == 'stvit_mm.utils.safe_checkpoint'
+    assert CheckpointLoader._schemes[''].__module__ == 'stvit_mm.checkpoints.safe_loading'
 
 
 def _tool_error(tool_main, argv):

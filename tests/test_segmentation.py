@@ -138,7 +138,7 @@ def test_mmseg_upernet_checkpoint_converts_with_its_heads(tmp_path):
     from mmengine.runner import load_checkpoint
 
     import convert_checkpoint as tool
-    from stvit_mm.models.converters import checkpoint as conversion
+    from stvit_mm.checkpoints import whole_checkpoint as conversion
     small_heads = {'model.decode_head.channels': 16, 'model.auxiliary_head.channels': 8}
     stock_model = segmentor(stock('t'), small_heads)
     target = tool.target_from_config(ours('t'), small_heads)

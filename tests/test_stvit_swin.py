@@ -51,8 +51,8 @@ def test_padding_never_changes_real_tokens(scopes):
     keep = torch.zeros(1, 17, 22, dtype=torch.bool)
     keep[:, :10, :13] = True
     with torch.no_grad():
-        plain, _ = unit(x.reshape(2, -1, 32), (10, 13))
-        with_padding, _ = unit(padded.reshape(2, -1, 32), (17, 22), keep)
+        plain, _, _ = unit(x.reshape(2, -1, 32), (10, 13))
+        with_padding, _, _ = unit(padded.reshape(2, -1, 32), (17, 22), keep)
     torch.testing.assert_close(with_padding.reshape(2, 17, 22, 32)[:, :10, :13],
                                plain.reshape(2, 10, 13, 32), rtol=1e-5, atol=1e-5)
 
@@ -151,9 +151,6 @@ def test_official_preset_is_the_official_switches_and_explicit_arguments_win():
     """preset='official' computes what the seven switches spelt out compute (at a size where
     scopes, borders and window fitting all matter); a switch passed explicitly wins."""
     arch = dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
-    assert OFFICIAL_PRESET == dict(stem='conv', gen_shortcut=False, global_centres=False,
-                                   layer2_scope='global', recovery_scope='global',
-                                   neighbourhood_inside=True, fit_window=True)
     torch.manual_seed(0)
     spelt_out = STViTSwin(arch, **OFFICIAL_PRESET).eval()
     torch.manual_seed(0)
@@ -278,13 +275,30 @@ def test_stock_swin_arguments_are_honoured():
                       patch_norm=True, out_indices=(0, 1, 2, 3), with_cp=False,
                       convert_weights=True, strides=(4, 2, 2, 2), act_cfg=dict(type='GELU'),
                       norm_cfg=dict(type='LN'), pretrained='swin_s.pth')
-    assert model.arch_settings == STViTSwin.arch_zoo['small']  # the sizes of a preset
+    assert model.arch_settings == STViTSwin._resolve_arch('small')  # the sizes of a preset
     assert model.init_cfg == dict(type='Pretrained', checkpoint='swin_s.pth')
     # mmpretrain's classifier conventions: stage 4 only, a window no larger than the map
-    mmpretrain = STViTSwin(arch='base', img_size=384,
+    mmpretrain = STViTSwin(arch='base', img_size=384, convention='mmpretrain',
                            stage_cfgs=dict(block_cfgs=dict(window_size=12)))
     assert mmpretrain.out_indices == (3, ) and mmpretrain.stages[0].blocks[0].window == (12, 12)
     assert mmpretrain.stages[3].blocks[0].fit_window
+
+
+def test_conventions_come_from_the_scope_or_the_argument_never_from_img_size():
+    from mmengine.registry import MODELS, init_default_scope
+    arch = dict(embed_dims=16, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
+    plain = STViTSwin(arch, img_size=224, pad_small_map=False)  # no task scope: mmdet's
+    assert plain.convention == 'mmdet' and plain.out_indices == (0, 1, 2, 3)
+    assert not plain.stages[3].blocks[0].fit_window
+    init_default_scope('mmpretrain')
+    built = MODELS.build(dict(type='STViTSwin', arch=arch))
+    assert built.convention == 'mmpretrain' and built.out_indices == (3, )
+    assert built.stages[3].blocks[0].fit_window
+    assert STViTSwin(arch, convention='mmdet').out_indices == (0, 1, 2, 3)  # the argument wins
+    with pytest.raises(ValueError, match="^STViTSwin: convention must be one of .* 'mmseg'$"):
+        STViTSwin(arch, convention='mmseg')
+    with pytest.raises(TypeError, match="^STViTSwin: unexpected argument 'img_sise'$"):
+        STViTSwin(arch, img_sise=224)
 
 
 @pytest.mark.parametrize('fit_window', [False, True])

@@ -10,10 +10,10 @@ from mmengine.config import Config
 
 import test as test_tool
 import train as train_tool
+from stvit_mm.checkpoints.swin import to_canonical
 from stvit_mm.datasets.synthetic_kinetics import MOTION_CLASSES, make_kinetics_rawframes
 from stvit_mm.models import STViTSwin
 from stvit_mm.models.backbones.stvit_video_swin import STViTVideoSwin
-from stvit_mm.models.converters.swin import to_canonical
 from stvit_mm.models.layers import fused_attn
 from stvit_mm.utils import load_config
 
@@ -51,6 +51,8 @@ def test_any_clip_size(tiny, shape):
 
 def test_out_type_tensor_feeds_i3d_head():
     from mmaction.models.heads import I3DHead
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')  # the head builds its loss in mmaction's scope
     model = STViTVideoSwin('tiny', out_type='tensor').eval()
     with torch.no_grad():
         feats = model(torch.randn(2, 3, 4, 32, 32))

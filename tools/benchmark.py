@@ -32,11 +32,11 @@ from mmengine.config import DictAction
 
 from stvit_mm.analysis import (
     DEFAULT_CLIP_LEN,
-    ConfigError,
     benchmark_configs,
     format_benchmark,
     report_to_stdout,
 )
+from stvit_mm.utils import ConfigError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -18,7 +18,7 @@ is filled, or reported new when the source cannot have it; anything else stops
 the conversion with the list unless ``--ignore REGEX`` matches a key named
 there. Non-backbone keys (necks, heads; an official classifier's ``head`` ->
 the target's head) keep their names, checked with ``--config``. The rules and
-the code are the package's: :mod:`stvit_mm.models.converters.checkpoint`.
+the code are the package's: :mod:`stvit_mm.checkpoints.whole_checkpoint`.
 
 DST holds ``{'state_dict': ..., 'meta': {...}}``, which mmengine's
 ``load_checkpoint``, ``load_from`` and ``init_cfg=dict(type='Pretrained')``
@@ -38,8 +38,11 @@ import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 # isort: split
 from mmengine.config import DictAction
 
-from stvit_mm.models.converters import ConversionError, format_report
-from stvit_mm.models.converters.checkpoint import (
+import stvit_mm.models  # noqa: F401  (registers the backbones --arch builds)
+from stvit_mm.checkpoints import ConversionError, format_report
+from stvit_mm.checkpoints.checkpoint_check import CheckpointReadError
+from stvit_mm.checkpoints.safe_loading import UnsafeCheckpointError, add_trust_checkpoint_argument
+from stvit_mm.checkpoints.whole_checkpoint import (
     SOURCES,
     TARGET_ARCHS,
     Target,
@@ -50,8 +53,6 @@ from stvit_mm.models.converters.checkpoint import (
     target_from_model,
 )
 from stvit_mm.utils import ConfigError, build_model, load_config
-from stvit_mm.utils.checkpoint_check import CheckpointReadError
-from stvit_mm.utils.safe_checkpoint import UnsafeCheckpointError, add_trust_checkpoint_argument
 
 
 def target_from_config(config: str, cfg_options: Optional[dict] = None) -> Target:

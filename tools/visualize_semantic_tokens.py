@@ -38,9 +38,10 @@ import stvit_mm  # noqa: F401  (compat shims before any mm* import)
 # isort: split
 from mmengine.config import DictAction
 
-from stvit_mm.analysis import ConfigError, json_stdout
+from stvit_mm.analysis import json_stdout
 from stvit_mm.analysis.visualize import build_visualization_model, image_paths, visualize_images
-from stvit_mm.utils.safe_checkpoint import add_trust_checkpoint_argument
+from stvit_mm.checkpoints.safe_loading import add_trust_checkpoint_argument
+from stvit_mm.utils import ConfigError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -8,7 +8,7 @@
 _base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
 custom_imports = dict(imports=['stvit_mm.models', 'stvit_mm.engine'], allow_failed_imports=False)
 # load_from may name an official / timm classifier release: converted on load, head included
-# (stvit_mm/engine/foreign_checkpoint.py); appended to the stock recipe's hooks (DeiT-B: EMA);
+# (stvit_mm/checkpoints/runner_hook.py); appended to the stock recipe's hooks (DeiT-B: EMA);
 # scope named so that configs inheriting this one as `stvit_mm::...` build it under mmpretrain.
 custom_hooks = _base_.get('custom_hooks', []) + [
     dict(type='ForeignCheckpointHook', _scope_='mmpretrain')]

@@ -13,11 +13,8 @@ One module per concern; ``tools/get_flops.py``, ``tools/benchmark.py`` and
   :mod:`.visualize` (end to end on image files): semantic token maps; import
   them from their modules.
 
-Config and model loading live in :mod:`stvit_mm.utils` and are re-exported
-here for callers of the analysis.
+Config and model loading live in :mod:`stvit_mm.utils`.
 """
-from ..utils.config import ConfigError, load_config, resolve_config_path
-from ..utils.model_builder import build_model, model_kind
 from .benchmark import benchmark_configs
 from .complexity import complexity_from_config
 from .flops import count_flops, count_params
@@ -26,8 +23,8 @@ from .measure import peak_memory_mb, time_forward, training_step
 from .report import format_benchmark, format_complexity, json_stdout, report_to_stdout
 
 __all__ = [
-    'ConfigError', 'DEFAULT_CLIP_LEN', 'DEFAULT_SHAPES', 'ForwardCase', 'benchmark_configs',
-    'build_model', 'complexity_from_config', 'count_flops', 'count_params', 'format_benchmark',
-    'format_complexity', 'json_stdout', 'load_config', 'make_forward', 'model_kind',
-    'peak_memory_mb', 'report_to_stdout', 'resolve_config_path', 'time_forward', 'training_step'
+    'DEFAULT_CLIP_LEN', 'DEFAULT_SHAPES', 'ForwardCase', 'benchmark_configs',
+    'complexity_from_config', 'count_flops', 'count_params', 'format_benchmark',
+    'format_complexity', 'json_stdout', 'make_forward', 'peak_memory_mb', 'report_to_stdout',
+    'time_forward', 'training_step'
 ]

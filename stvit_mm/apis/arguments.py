@@ -4,7 +4,7 @@ import argparse
 import os
 from typing import List, Optional
 
-from ..utils.safe_checkpoint import add_trust_checkpoint_argument
+from ..checkpoints.safe_loading import add_trust_checkpoint_argument
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

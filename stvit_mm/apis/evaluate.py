@@ -6,11 +6,11 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..checkpoints.atomic_save import use_atomic_saving
+from ..checkpoints.safe_loading import use_safe_checkpoint_loading
 from ..datasets.annotation_errors import check_annotation_files
 from ..datasets.image_errors import name_unreadable_images
-from ..utils.atomic_save import use_atomic_saving
 from ..utils.config import check_data_paths, load_config
-from ..utils.safe_checkpoint import use_safe_checkpoint_loading
 from .run_errors import exit_on_run_errors
 from .train import default_work_dir
 

@@ -8,12 +8,12 @@ import re
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
 
+from ..checkpoints.atomic_save import FileSaveError
+from ..checkpoints.checkpoint_check import CheckpointReadError
+from ..checkpoints.safe_loading import UnsafeCheckpointError
 from ..datasets.annotation_errors import name_damaged_annotation
 from ..datasets.image_errors import ImageReadError
-from ..utils.atomic_save import FileSaveError
-from ..utils.checkpoint_check import CheckpointReadError
 from ..utils.dist import TIMEOUT_ENV, LaunchError
-from ..utils.safe_checkpoint import UnsafeCheckpointError
 
 RUN_ERRORS = (LaunchError, UnsafeCheckpointError, CheckpointReadError, FileSaveError,
               ImageReadError)

@@ -67,10 +67,10 @@ def compared_configs() -> list:
     The middle one separates what token sparsification saves from what our
     implementation (fused attention, window layout) saves against mmaction2's.
     """
-    from ..models.backbones.stvit_video_swin import STViTVideoSwin
+    from ..archs import ARCHS
     from ..utils import load_config
     plain = load_config(OURS)
-    plain.model.backbone.arch = dict(STViTVideoSwin.arch_zoo['tiny'], units=(0, 0, 0, 0))
+    plain.model.backbone.arch = dict(ARCHS['video-swin']['tiny'], units=(0, 0, 0, 0))
     return [STOCK, plain, OURS]
 
 

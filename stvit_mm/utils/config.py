@@ -94,9 +94,11 @@ def check_model_options(cfg: Config) -> None:
         if cls is None:
             continue
         parameters = inspect.signature(cls.__init__).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        stock = getattr(cls, 'stock_arguments', None)  # what a **stock adapter takes
+        if stock is None and any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
             continue
-        accepted = [name for name in parameters if name != 'self']
+        accepted = [name for name, p in parameters.items()
+                    if name != 'self' and p.kind is not p.VAR_KEYWORD] + list(stock or ())
         for key in node:
             if key != 'type' and key not in accepted:
                 close = difflib.get_close_matches(key, accepted, n=1)

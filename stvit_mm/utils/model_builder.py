@@ -109,8 +109,8 @@ def load_weights(model: nn.Module, checkpoint: str,
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    from .checkpoint_check import CheckpointReadError
-    from .safe_checkpoint import UnsafeCheckpointError, use_safe_checkpoint_loading
+    from ..checkpoints.checkpoint_check import CheckpointReadError
+    from ..checkpoints.safe_loading import UnsafeCheckpointError, use_safe_checkpoint_loading
     use_safe_checkpoint_loading()
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise ConfigError(f'checkpoint {checkpoint} does not exist')

@@ -1,7 +1,6 @@
-from .presets import OFFICIAL_PRESET, OFFICIAL_PRESET_CFG_OPTION, SWIN_PRESETS
+from .presets import OFFICIAL_PRESET, SWIN_PRESETS
 from .stvit import STViT
 from .stvit_swin import STViTSwin
 from .stvit_video_swin import STViTVideoSwin
 
-__all__ = ['OFFICIAL_PRESET', 'OFFICIAL_PRESET_CFG_OPTION', 'STViT', 'STViTSwin',
-           'STViTVideoSwin', 'SWIN_PRESETS']
+__all__ = ['OFFICIAL_PRESET', 'STViT', 'STViTSwin', 'STViTVideoSwin', 'SWIN_PRESETS']

@@ -32,8 +32,6 @@ SWIN_PRESETS: Dict[str, Dict[str, object]] = {
                          window_padding='zeros', unit_plan='detection-fork'),
 }
 OFFICIAL_PRESET = SWIN_PRESETS['official']
-# What tools and docs append to a config's --cfg-options to get the official settings.
-OFFICIAL_PRESET_CFG_OPTION = 'model.backbone.preset=official'
 
 # The defaults of the switches a preset may set (None: decided later from other arguments).
 SWIN_SWITCH_DEFAULTS: Dict[str, object] = dict(

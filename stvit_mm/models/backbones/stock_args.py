@@ -65,3 +65,74 @@ def check_strides(owner: str, strides: Optional[Sequence[int]], patch_size: int,
         raise ValueError(f'{owner}: strides={tuple(strides)} cannot be honoured (stages '
                          f'downsample by patch merging: {expected}); remove strides or use '
                          'these')
+
+
+# Which codebase's conventions a backbone follows: given as ``convention=``, else from the
+# registry scope building it (mmengine's ``DefaultScope``: a config's ``default_scope``).
+CONVENTIONS = ('mmdet', 'mmpretrain', 'mmaction')
+SCOPE_CONVENTIONS = {'mmdet': 'mmdet', 'mmseg': 'mmdet', 'mmpretrain': 'mmpretrain',
+                     'mmaction': 'mmaction'}
+
+
+def resolve_convention(owner: str, convention: Optional[str]) -> str:
+    """``convention``, else the current registry scope's, else 'mmdet' (mmdet and mmseg)."""
+    if convention is None:
+        from mmengine.registry import DefaultScope
+        scope = DefaultScope.get_current_instance()
+        convention = SCOPE_CONVENTIONS.get(scope.scope_name if scope else None, 'mmdet')
+    if convention not in CONVENTIONS:
+        raise ValueError(f'{owner}: convention must be one of {CONVENTIONS}, got {convention!r}')
+    return convention
+
+
+# The stock backbones' own arguments and their defaults, taken by :class:`StockArgs`.
+SWIN_STOCK_ARGS = dict(
+    embed_dims=None, depths=None, num_heads=None, strides=None, pretrained=None, img_size=None,
+    pad_small_map=None, qk_scale=None, patch_norm=True, attn_drop_rate=0.0,
+    use_abs_pos_embed=False, act_cfg=None, norm_cfg=None, out_after_downsample=False,
+    stage_cfgs=None, patch_cfg=None, pretrain_img_size=None, convert_weights=None,
+    interpolate_mode=None)
+VIDEO_SWIN_STOCK_ARGS = dict(pretrained=None, pretrained2d=None, qk_scale=None, patch_norm=True,
+                             attn_drop_rate=0.0, act_cfg=None, norm_cfg=None,
+                             out_after_downsample=False)
+
+
+class StockArgs:
+    """The stock arguments a backbone was given, with their defaults: honoured, ignored or
+    refused here, so the backbone's constructor takes only what shapes our model."""
+
+    def __init__(self, owner: str, accepted: dict, given: dict) -> None:
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise TypeError(f"{owner}: unexpected argument '{unknown[0]}'")
+        self.owner, self.values = owner, {**accepted, **given}
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
+    def init_cfg(self, init_cfg):
+        """``init_cfg``, or mmdet/mmseg's deprecated ``pretrained`` shorthand for it."""
+        if self.values['pretrained'] is None:
+            return init_cfg
+        if init_cfg is not None:
+            raise ValueError(f'{self.owner}: give either pretrained or init_cfg, not both')
+        return dict(type='Pretrained', checkpoint=self.values['pretrained'])
+
+    def sizes(self) -> dict:
+        """The flat sizes given (mmdet/mmseg ``embed_dims``, ``depths``, ``num_heads``)."""
+        return {k: self.values[k] for k in ('embed_dims', 'depths', 'num_heads')
+                if self.values.get(k) is not None}
+
+    def window(self, window_size: int) -> int:
+        """mmpretrain's 384-pixel configs set the window in ``stage_cfgs``."""
+        return stage_window(self.values.get('stage_cfgs')) or window_size
+
+    def check(self, arch: dict, patch_size: Optional[int] = None) -> None:
+        """Refuse, in one line, what cannot be honoured."""
+        v = self.values
+        if patch_size is not None:
+            check_strides(self.owner, v['strides'], patch_size, len(arch['depths']))
+        check_unsupported(self.owner, v['qk_scale'], v['patch_norm'], v['attn_drop_rate'],
+                          v.get('use_abs_pos_embed', False), v['act_cfg'], v['norm_cfg'],
+                          v['out_after_downsample'], v.get('stage_cfgs'), v.get('patch_cfg'),
+                          head_dim=arch['embed_dims'] // arch['num_heads'][0])

@@ -1,5 +1,4 @@
 """STViT / STViT-R for plain ViT/DeiT (global semantic tokens), paper Sec. 3."""
-import copy
 import math
 from functools import partial
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -9,8 +8,9 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import use_safe_checkpoint_loading
-from ..converters import Conversion, resize_grid_embed
+from ...archs import resolve_arch
+from ...checkpoints.conversion import Conversion
+from ...checkpoints.load_hook import ConvertsForeignCheckpoints
 from ..layers import (
     Block,
     RecoveryBlock,
@@ -19,18 +19,13 @@ from ..layers import (
     init_transformer_weights,
 )
 from ..layers.grouping import tokens_to_map
-from .foreign_checkpoint import ConvertsForeignCheckpoints
+from ..layers.position import resize_grid_embed
 from .input_checks import check_input
 
 # Sparsification plan of the paper (depth 12 as DeiT): 4 blocks on all tokens,
 # 2 generator layers, 6 blocks on 4x4 = 16 semantic tokens. With recovery the
 # last semantic block becomes the recovery block, keeping depth 12.
 _PLAN = dict(num_full_layers=4, num_semantic_layers=6, pool_size=(4, 4), mlp_ratio=4.0)
-_ARCH_KEYS = {'embed_dims', 'num_heads', *_PLAN}
-
-
-def _arch(embed_dims: int, num_heads: int) -> dict:
-    return dict(embed_dims=embed_dims, num_heads=num_heads, **_PLAN)
 
 
 @MODELS.register_module()
@@ -69,15 +64,10 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
         layer_scale_init: layer scale of the new (generator, recovery) layers.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
             checkpoint=...)``; DeiT checkpoints (mmpretrain or timm layout) are
-            converted on load (on every loading path, see ``foreign_checkpoint.py``)
+            converted on load (on every loading path, see ``stvit_mm/checkpoints/load_hook.py``)
             and ``last_load_report`` says what was not loaded.
     """
     checkpoint_family = 'deit'  # DeiT / ViT checkpoints are converted on load
-    arch_zoo: Dict[str, dict] = {
-        **dict.fromkeys(['t', 'tiny', 'deit-t', 'deit-tiny'], _arch(192, 3)),
-        **dict.fromkeys(['s', 'small', 'deit-s', 'deit-small'], _arch(384, 6)),
-        **dict.fromkeys(['b', 'base', 'deit-b', 'deit-base'], _arch(768, 12)),
-    }
     out_types = ('avg', 'featmap')
 
     def __init__(self, arch: Union[str, dict] = 'small', img_size: Union[int, Sequence[int]] = 224,
@@ -87,9 +77,6 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
                  global_centres: bool = True, layer_scale_init: Optional[float] = 1e-5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
-        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
-        use_safe_checkpoint_loading()
         self.arch_settings = self._resolve_arch(arch, recovery)
         out_type = out_type or ('featmap' if recovery else 'avg')
         if out_type not in self.out_types:
@@ -139,26 +126,12 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
         self._reset_parameters()
         self._install_checkpoint_hooks()
 
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict], recovery: bool) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'STViT: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            settings = copy.deepcopy(cls.arch_zoo[arch])
-            if recovery:
-                settings['num_semantic_layers'] -= 1  # recovery takes the last layer
-            return settings
-        if not isinstance(arch, dict):
-            raise TypeError(f'STViT: arch must be a str or dict, got {type(arch).__name__}')
-        unknown = set(arch) - _ARCH_KEYS
-        if unknown:
-            raise ValueError(f'STViT: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(_ARCH_KEYS)}')
-        missing = {'embed_dims', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'STViT: arch dict misses {sorted(missing)}')
-        return {**_PLAN, **arch}
+    @staticmethod
+    def _resolve_arch(arch: Union[str, dict], recovery: bool) -> dict:
+        settings = resolve_arch('STViT', 'deit', arch, ('embed_dims', 'num_heads'), _PLAN)
+        if isinstance(arch, str) and recovery:
+            settings['num_semantic_layers'] -= 1  # recovery takes the last layer
+        return settings
 
     def _reset_parameters(self) -> None:
         init_transformer_weights(self)
@@ -173,8 +146,12 @@ class STViT(ConvertsForeignCheckpoints, BaseModule):
             if side * side != stored.shape[1]:
                 raise ValueError(f'STViT: checkpoint pos_embed {tuple(stored.shape)} is not a '
                                  f'square grid; cannot resize to {self.pos_grid}')
-            conv.tensors['pos_embed'] = resize_grid_embed(stored, (side, side), self.pos_grid)
+            conv.tensors['pos_embed'] = self.resize_position_table(stored, (side, side))
         return {}
+
+    def resize_position_table(self, table: Tensor, grid: Tuple[int, int]) -> Tensor:
+        """A (1, h*w, C) position table on ``grid`` -> this model's (1, H*W, C)."""
+        return resize_grid_embed(table, grid, self.pos_grid)
 
     def _check_input(self, x: Tensor) -> None:
         check_input(x, 'STViT', self.in_channels, 'NCHW', multiple_of=self.patch_size)

@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..converters import Conversion
+from ...archs import units_in_deepest_stage
+from ...checkpoints.conversion import Conversion
+from ...checkpoints.plans import POOLED_GRID, raise_plan_mismatch
 from ..layers import init_transformer_weights
 from ..layers.unit import SEMANTIC_SCOPES, neighbourhood_for_window, pool_size_for_window
-from .input_checks import POOLED_GRID, check_input, raise_plan_mismatch
-from .stock_args import check_unsupported
-from .swin_family import SwinFamilyBackbone, units_in_deepest_stage
+from .input_checks import check_input
+from .stock_args import VIDEO_SWIN_STOCK_ARGS, StockArgs, resolve_convention
+from .swin_family import SwinFamilyBackbone
 
 Size3 = Tuple[int, int, int]
 OUT_TYPES = ('tuple', 'tensor')
@@ -34,14 +36,6 @@ def _triple(value: Union[int, Sequence[int]], name: str) -> Size3:
         raise ValueError(f'STViTVideoSwin: {name} must be one positive int or three (T, H, W), '
                          f'got {value!r}')
     return values
-
-
-def _arch(embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
-          pool_size: Size3) -> dict:
-    # Units where STViT-R-Swin has them; spatial pool sizes stated for 7x7 windows (scaled).
-    return dict(embed_dims=embed_dims, depths=tuple(depths), num_heads=tuple(num_heads),
-                units=units_in_deepest_stage(depths), pool_size=tuple(pool_size),
-                neighbourhood=None)
 
 
 class PatchEmbed3D(nn.Module):
@@ -106,26 +100,20 @@ class STViTVideoSwin(SwinFamilyBackbone):
         out_indices: stages whose (normalised) outputs are returned, NCTHW.
         out_type: 'tuple' (one tensor per ``out_indices``) or 'tensor' (the
             single output itself, what mmaction's ``I3DHead`` expects; needs
-            exactly one index). Default 'tuple', except for mmaction2 configs
-            (``pretrained2d`` given) with one index: 'tensor', as
-            ``SwinTransformer3D`` returns.
+            exactly one index). Default 'tuple', except under the 'mmaction' convention
+            with one index: 'tensor', as ``SwinTransformer3D`` returns.
         frozen_stages: freeze the patch embedding (0) and stages up to this index.
         with_cp: gradient checkpointing per block/unit.
-        pretrained: checkpoint path/URL, shorthand for
-            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
-        pretrained2d: with ``pretrained``, what it must hold: True a 2-D
-            image model (inflated), False a 3-D one, None either. Whether to
-            inflate is read off the tensors, so any loading path
-            (``init_cfg``, ``load_from``, ``load_state_dict``) inflates.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)``. After a
             load of a foreign checkpoint ``last_load_report`` holds which keys
             were loaded, inflated and not loaded, and which model tensors were
             missing (also logged); after a load of our own 3-D layout it is None.
-        qk_scale, attn_drop_rate, act_cfg, norm_cfg, patch_norm,
-        out_after_downsample: the other mmaction2 ``SwinTransformer3D``
-            arguments, so that ``type='STViTVideoSwin'`` alone swaps the
-            backbone of a stock config; any other value than the stock
-            default raises one line saying so.
+        convention: 'mmaction' or another of ``stock_args.CONVENTIONS``; default: the
+            registry scope building the model (a config's ``default_scope``).
+        **stock: the stock ``SwinTransformer3D`` arguments, taken by ``StockArgs``:
+            ``pretrained`` (``init_cfg`` shorthand), ``pretrained2d`` (what it must hold:
+            True a 2-D image model, inflated on load; False a 3-D one), and options
+            refused in one line unless at their stock defaults.
     """
     # Semantic tokens per (8, 7, 7) window of 392 image tokens: 2 temporal bins (a window spans
     # 16 frames of a slowly changing clip) times the spatial grid of the 2-D STViTSwin plans,
@@ -133,18 +121,9 @@ class STViTVideoSwin(SwinFamilyBackbone):
     # 32x224x224 (tools/get_flops.py): T 62.86 vs Video Swin-T 87.76 (0.716x; 2x3x3 tokens would
     # give 0.732x, 4x3x3 0.762x: the window and recovery blocks dominate a unit's cost),
     # S 95.15 vs 165.68 (0.574x; 2x2x2 0.549x, 4x3x3 0.622x).
-    arch_zoo: Dict[str, dict] = {
-        **dict.fromkeys(['t', 'tiny', 'video-swin-t', 'swin-t'],
-                        _arch(96, (2, 2, 6, 2), (3, 6, 12, 24), pool_size=(2, 2, 2))),
-        **dict.fromkeys(['s', 'small', 'video-swin-s', 'swin-s'],
-                        _arch(96, (2, 2, 18, 2), (3, 6, 12, 24), pool_size=(2, 3, 3))),
-        **dict.fromkeys(['b', 'base', 'video-swin-b', 'swin-b'],
-                        _arch(128, (2, 2, 18, 2), (4, 8, 16, 32), pool_size=(2, 3, 3))),
-        **dict.fromkeys(['l', 'large', 'video-swin-l', 'swin-l'],
-                        _arch(192, (2, 2, 18, 2), (6, 12, 24, 48), pool_size=(2, 3, 3))),
-    }
-
+    arch_family = 'video-swin'
     arch_defaults = dict(units=units_in_deepest_stage, pool_size=(2, 2, 2), neighbourhood=None)
+    stock_arguments = tuple(VIDEO_SWIN_STOCK_ARGS)
 
     def __init__(self, arch: Union[str, dict] = 'tiny', recovery: bool = True,
                  in_channels: int = 3, patch_size: Sequence[int] = (2, 4, 4),
@@ -158,23 +137,17 @@ class STViTVideoSwin(SwinFamilyBackbone):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_rate: float = 0.0,
                  drop_path_rate: float = 0.1, out_indices: Sequence[int] = (3, ),
                  out_type: Optional[str] = None, frozen_stages: int = -1, with_cp: bool = False,
-                 pretrained: Optional[str] = None, pretrained2d: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 # the stock mmaction2 SwinTransformer3D's other arguments
-                 qk_scale: Optional[float] = None, attn_drop_rate: float = 0.0,
-                 act_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 patch_norm: bool = True, out_after_downsample: bool = False) -> None:
-        if pretrained is not None:
-            if init_cfg is not None:
-                raise ValueError('STViTVideoSwin: give either pretrained or init_cfg, not both')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+                 convention: Optional[str] = None, **stock) -> None:
+        stock = StockArgs('STViTVideoSwin', VIDEO_SWIN_STOCK_ARGS, stock)
+        convention = resolve_convention('STViTVideoSwin', convention)
+        init_cfg = stock.init_cfg(init_cfg)
+        pretrained, pretrained2d = stock['pretrained'], stock['pretrained2d']
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.patch_size = _triple(patch_size, 'patch_size')
         self.window_size = window = _triple(window_size, 'window_size')
-        check_unsupported('STViTVideoSwin', qk_scale, patch_norm, attn_drop_rate, False,
-                          act_cfg, norm_cfg, out_after_downsample,
-                          head_dim=arch['embed_dims'] // arch['num_heads'][0])
+        stock.check(arch)
         if pool_size is None:  # spatial sizes are stated for 7x7 windows
             pt, ph, pw = _triple(arch['pool_size'], 'pool_size')
             pool_size = (min(pt, window[0]), pool_size_for_window(ph, window[1]),
@@ -185,8 +158,9 @@ class STViTVideoSwin(SwinFamilyBackbone):
                 window[0], neighbourhood_for_window(window[1]),
                 neighbourhood_for_window(window[2]))
         near = _triple(neighbourhood, 'neighbourhood')
-        if out_type is None:  # pretrained2d is mmaction2's: one output is the tensor there
-            out_type = 'tensor' if pretrained2d is not None and len(out_indices) == 1 else 'tuple'
+        if out_type is None:  # mmaction2's convention: one output is the tensor itself
+            out_type = 'tensor' if convention == 'mmaction' and len(out_indices) == 1 else 'tuple'
+        self.convention = convention
         if any(p > w for p, w in zip(pool, window)):
             raise ValueError(f'STViTVideoSwin: semantic grid per window (pool_size) {pool} is '
                              f'larger than the window {window}; use at most the window')

@@ -1,6 +1,5 @@
 """What STViTSwin and STViTVideoSwin share: patch merging, the stage (window blocks, then
 dumbbell units), and the backbone base class (arch resolution, stages, freezing, forward)."""
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -8,25 +7,13 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import use_safe_checkpoint_loading
+from ...archs import resolve_arch
+from ...checkpoints.load_hook import ConvertsForeignCheckpoints
 from ..layers import drop_path_rates
 from ..layers.fork_unit import DetectionForkUnit
 from ..layers.grouping import pad_grid, tokens_to_map
-from ..layers.unit import (
-    SEMANTIC_SCOPES,
-    WindowedDumbbellUnit,
-    real_semantic_grid,
-    semantic_tokens_to_grid,
-)
+from ..layers.unit import SEMANTIC_SCOPES, WindowedDumbbellUnit
 from ..layers.window import WindowBlock
-from .foreign_checkpoint import ConvertsForeignCheckpoints
-
-
-def units_in_deepest_stage(depths: Sequence[int]) -> Tuple[int, ...]:
-    """Dumbbell units per stage: the deepest stage (the first of equals) becomes units of 6
-    layers, as stage 3 of the official STViT-R-Swin; the others stay Swin stages."""
-    deepest = max(range(len(depths)), key=lambda i: (depths[i], -i))
-    return tuple(d // 6 if i == deepest else 0 for i, d in enumerate(depths))
 
 
 class PatchMerging(nn.Module):
@@ -113,18 +100,7 @@ class SwinStage(nn.Module):
         for blk in self.blocks:
             x = self._run(blk, x, grid)
         for unit in self.units:
-            recovered, semantic = self._run(unit, x, grid)
-            if recovered is None:  # STViT without recovery: the semantic grid goes on,
-                window = unit.window_for(grid)  # less the tokens pooled from padding only
-                x = semantic_tokens_to_grid(semantic, grid, window, unit.pool_size)
-                full = unit.semantic_grid(grid)
-                grid = real_semantic_grid(grid, window, unit.pool_size)
-                if grid != full:
-                    x = x.reshape(x.shape[0], *full, x.shape[-1])[
-                        (slice(None), ) + tuple(slice(0, e) for e in grid)]
-                    x = x.reshape(x.shape[0], -1, x.shape[-1])
-            else:
-                x = recovered
+            x, grid = self._run(unit, x, grid)[:2]
         if self.downsample is None:
             return x, grid, None, None
         down, down_grid = self.downsample(x, grid)
@@ -133,50 +109,27 @@ class SwinStage(nn.Module):
 
 class SwinFamilyBackbone(ConvertsForeignCheckpoints, BaseModule):
     """What STViTSwin and STViTVideoSwin share: arch resolution, stages, freezing, forward,
-    and the converting load pre-hook (Swin-family checkpoints, see ``foreign_checkpoint.py``).
+    and the converting load pre-hook (Swin-family checkpoints, ``checkpoints/load_hook.py``).
 
-    Subclasses set ``arch_zoo`` (name -> settings) and ``arch_defaults``
+    Subclasses set ``arch_family`` (a family of :data:`~.archs.ARCHS`) and ``arch_defaults``
     (optional arch-dict keys -> default, or a callable of the depths), build
     ``patch_embed``, call :meth:`_build_stages` and :meth:`_install_checkpoint_hooks`.
     """
     checkpoint_family = 'swin'  # Swin / STViT-R-Swin checkpoints are converted on load
-    arch_zoo: Dict[str, dict] = {}
+    arch_family = 'swin'
     arch_defaults: Dict[str, object] = {}
 
     @classmethod
     def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        name = cls.__name__
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{name}: arch must be a str or dict, got {type(arch).__name__}')
-        allowed = {'embed_dims', 'depths', 'num_heads'} | set(cls.arch_defaults)
-        unknown = set(arch) - allowed
-        if unknown:
-            raise ValueError(f'{name}: unknown arch keys {sorted(unknown)}; allowed '
-                             f'{sorted(allowed)}')
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'{name}: arch dict misses {sorted(missing)}')
-        depths = tuple(arch['depths'])
-        settings = dict(embed_dims=arch['embed_dims'], depths=depths,
-                        num_heads=tuple(arch['num_heads']))
-        for key, default in cls.arch_defaults.items():
-            value = arch[key] if key in arch else (
-                default(depths) if callable(default) else default)
-            settings[key] = tuple(value) if isinstance(value, (list, tuple)) else value
-        if not len(depths) == len(settings['num_heads']) == len(settings['units']):
-            raise ValueError(f'{name}: depths, num_heads and units need one entry per stage')
+        settings = resolve_arch(cls.__name__, cls.arch_family, arch,
+                                ('embed_dims', 'depths', 'num_heads'), cls.arch_defaults)
+        if not len(settings['depths']) == len(settings['num_heads']) == len(settings['units']):
+            raise ValueError(f'{cls.__name__}: depths, num_heads and units need one entry per '
+                             'stage')
         return settings
 
     def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # Checkpoints for this model (init_cfg, load_from, resume, inferencers) are read with
-        # weights only plus known types: mmengine's checkpoints load, pickled code never runs.
-        use_safe_checkpoint_loading()
 
     def _check_out_indices(self, out_indices: Sequence[int], num_stages: int) -> None:
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):

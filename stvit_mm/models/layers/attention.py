@@ -184,13 +184,3 @@ class CrossAttention(nn.Module):
         """Projected q (B, Nq, C) and kv (B, Nk, 2C) -> (B, Nq, C), before ``proj``."""
         k, v = _split_heads(kv, self.num_heads * 2).chunk(2, dim=1)
         return _merge_heads(attention(_split_heads(q, self.num_heads), k, v, bias, mask))
-
-    def attend(self, x_q: Tensor, kv: Tensor, bias: Optional[Tensor] = None,
-               mask: Optional[Tensor] = None) -> Tensor:
-        """x_q: (B, Nq, C) tokens; kv: (B, Nk, 2C) from :meth:`project_kv`."""
-        return self.proj_drop(self.proj(self.attend_q(self.q(x_q), kv, bias, mask)))
-
-    def forward(self, x_q: Tensor, x_kv: Tensor, bias: Optional[Tensor] = None,
-                mask: Optional[Tensor] = None) -> Tensor:
-        """x_q: (B, Nq, C), x_kv: (B, Nk, C) -> (B, Nq, C)."""
-        return self.attend(x_q, self.project_kv(x_kv), bias, mask)

@@ -1,4 +1,5 @@
-"""Pre-norm transformer blocks. Each block owns its whole residual.
+"""Pre-norm transformer blocks on one base (:class:`PreNormResidual`); ``window.py`` adds
+the Swin window block.
 
 Parameter names (``norm1, attn, ls1, norm2, mlp, ls2``) follow timm and the
 official STViT-R code, so checkpoint converters stay rename tables.
@@ -13,12 +14,33 @@ from .layer_scale import DropPath, LayerScale, layer_scale_or_identity
 from .mlp import Mlp
 
 
-class Block(nn.Module):
-    """Self-attention block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``.
+class PreNormResidual(nn.Module):
+    """What every block shares: ``x + attention(norm1(x))`` then ``x + mlp(norm2(x))``, each
+    branch with layer scale and stochastic depth. Subclasses compute the attention branch."""
 
-    Serves as the plain ViT block, the Swin window block (the caller passes
-    window tokens with a relative position ``bias`` and a shift/padding
-    ``mask``) and the semantic block (tokens are the semantic tokens).
+    def __init__(self, dim: int, make_attn: Callable[[], nn.Module], mlp_ratio: float,
+                 drop: float, drop_path: float, layer_scale_init: Optional[float],
+                 norm_layer: Type[nn.Module], act_layer: Type[nn.Module]) -> None:
+        super().__init__()
+        self.norm1 = norm_layer(dim)
+        self.attn = make_attn()
+        self.ls1 = layer_scale_or_identity(dim, layer_scale_init)
+        self.drop_path1 = DropPath(drop_path)
+        self.norm2 = norm_layer(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
+        self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
+        self.drop_path2 = DropPath(drop_path)
+
+    def residuals(self, x: Tensor, attn_out: Tensor) -> Tensor:
+        """Add the attention branch output (before layer scale) to ``x``, then the MLP branch."""
+        return self.mlp_residual(x + self.drop_path1(self.ls1(attn_out)))
+
+    def mlp_residual(self, x: Tensor) -> Tensor:
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class Block(PreNormResidual):
+    """Self-attention block: the plain ViT block and the block on semantic tokens.
 
     Args:
         dim: token channels.
@@ -37,24 +59,17 @@ class Block(nn.Module):
                  layer_scale_init: Optional[float] = None,
                  norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
-        super().__init__()
-        self.norm1 = norm_layer(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop)
-        self.ls1 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path1 = DropPath(drop_path)
-        self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
-        self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path2 = DropPath(drop_path)
+        super().__init__(dim, lambda: Attention(dim, num_heads, qkv_bias=qkv_bias,
+                                                proj_drop=drop),
+                         mlp_ratio, drop, drop_path, layer_scale_init, norm_layer, act_layer)
 
     def forward(self, x: Tensor, bias: Optional[Tensor] = None,
                 mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, C) -> (B, N, C)."""
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), bias, mask)))
-        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return self.residuals(x, self.attn(self.norm1(x), bias, mask))
 
 
-class CrossBlock(nn.Module):
+class CrossBlock(PreNormResidual):
     """Queries attend to other tokens: the generator and recovery layers.
 
     One ``norm1`` normalises both queries and keys/values (they live in the
@@ -75,16 +90,10 @@ class CrossBlock(nn.Module):
                  layer_scale_init: Optional[float] = 1e-5, shortcut: bool = True,
                  norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
-        super().__init__()
+        super().__init__(dim, lambda: CrossAttention(dim, num_heads, qkv_bias=qkv_bias,
+                                                     proj_drop=drop),
+                         mlp_ratio, drop, drop_path, layer_scale_init, norm_layer, act_layer)
         self.shortcut = shortcut
-        self.norm1 = norm_layer(dim)
-        self.attn = CrossAttention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop)
-        self.ls1 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path1 = DropPath(drop_path)
-        self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
-        self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path2 = DropPath(drop_path)
 
     def project_kv(self, x_kv: Tensor) -> Tensor:
         """Normalise and project key/value tokens once: (..., C) -> (..., 2C)."""
@@ -105,11 +114,12 @@ class CrossBlock(nn.Module):
             out = self.attn.attend_q(q, kv, bias, mask)
         else:
             out = regroup[1](self.attn.attend_q(regroup[0](q), kv, bias, mask))
-        out = self.ls1(self.attn.proj_drop(self.attn.proj(out)))
-        # Stochastic depth drops a residual branch; without the shortcut the attention output
-        # is the layer's whole output (official: x = layer_scale_1 * attn), so it is never dropped.
-        x = x_q + self.drop_path1(out) if self.shortcut else out
-        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        out = self.attn.proj_drop(self.attn.proj(out))
+        if self.shortcut:
+            return self.residuals(x_q, out)
+        # Without the shortcut the attention output is the layer's whole output (official:
+        # x = layer_scale_1 * attn), so stochastic depth never drops it.
+        return self.mlp_residual(self.ls1(out))
 
     def forward(self, x_q: Tensor, x_kv: Tensor, bias: Optional[Tensor] = None,
                 mask: Optional[Tensor] = None) -> Tensor:

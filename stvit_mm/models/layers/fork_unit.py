@@ -27,15 +27,15 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Type
 import torch
 from torch import Tensor, nn
 
+from ...checkpoints.plans import FORK_PLAN_RECORD  # the buffer naming the plan
 from .grouping import adaptive_max_pool_tokens, window_layout, zero_padded_window_layout
-from .unit import SEMANTIC_SCOPES, WindowedDumbbellUnit, semantic_tokens_to_grid
+from .unit import SEMANTIC_SCOPES, UnitOutput, WindowedDumbbellUnit, semantic_tokens_to_grid
 
 FORK_PAD_BIAS = -1000.0  # the fork's pad-mask value, added to the logits
 # Key neighbourhood sides of the fork: layer 1 and layer 2 in image tokens (stride: the
 # window), recovery in semantic tokens (stride: the pooled grid). At window 7 and pool 3:
 # 14, 21, 27 (its k_window_size_1, k_window_size_2, restore_k_window_size).
 LAYER1_WINDOWS, LAYER2_WINDOWS, RECOVERY_WINDOWS = 2, 3, 9
-FORK_PLAN_RECORD = 'fork_key_sides'  # the persistent buffer naming the plan in checkpoints
 
 
 class ForkKeys(NamedTuple):
@@ -148,13 +148,10 @@ class DetectionForkUnit(WindowedDumbbellUnit):
         pooled = adaptive_max_pool_tokens(
             padded.index_select(1, windows.index).reshape(B * nW, -1, C), window, pool)
 
-        layer1, layer2 = self.generator.layer1, self.generator.layer2
         keys1 = fork_keys(grid, extent, window[0], side1, pads, x.device)
-        kv = layer1.project_kv(padded).index_select(1, keys1.index).reshape(B * nW, -1, 2 * C)
-        semantic = layer1.forward_projected(pooled, kv, bias=keys1.bias)
         keys2 = fork_keys(grid, extent, window[0], side2, pads, x.device)
-        kv = layer2.project_kv(padded).index_select(1, keys2.index).reshape(B * nW, -1, 2 * C)
-        semantic = layer2.forward_projected(semantic, kv, bias=keys2.bias)  # (B*nW, S, C)
+        semantic = self.generator.gathered(pooled, padded, (keys1.index, keys1.bias),
+                                           (keys2.index, keys2.bias))  # (B*nW, S, C)
 
         local_block, global_block = self.semantic_blocks
         semantic = global_block(local_block(semantic).reshape(B, nW * S, C))
@@ -176,4 +173,4 @@ class DetectionForkUnit(WindowedDumbbellUnit):
         recovered = self.recovery.forward_projected(
             x, kv.reshape(B * nW, -1, 2 * C), bias=keys_r.bias,
             regroup=(to_windows, from_windows))
-        return recovered, semantic
+        return UnitOutput(recovered, grid, semantic)

@@ -3,6 +3,8 @@
 Tokens are (B, N, C) in raster order over a ``grid`` (e.g. (H, W) or (T, H, W)).
 """
 import functools
+import itertools
+import math
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -35,7 +37,7 @@ def adaptive_max_pool_tokens(x: Tensor, grid: Sequence[int], out_size: Sequence[
     if len(grid) != len(out_size) or len(grid) not in _ADAPTIVE_MAX_POOL:
         raise ValueError(f'pooling: grid {grid} and out_size {out_size} must both have 1, 2 '
                          'or 3 dims')
-    if N != _prod(grid):
+    if N != math.prod(grid):
         raise ValueError(f'pooling: {N} tokens do not fill grid {grid}')
     if keep is not None:
         x = x.masked_fill(~keep[..., None], float('-inf'))
@@ -44,13 +46,6 @@ def adaptive_max_pool_tokens(x: Tensor, grid: Sequence[int], out_size: Sequence[
     if keep is not None:
         pooled = torch.nan_to_num(pooled, neginf=0.0)
     return pooled
-
-
-def _prod(values: Sequence[int]) -> int:
-    out = 1
-    for v in values:
-        out *= int(v)
-    return out
 
 
 def pad_grid(x: Tensor, multiple: Sequence[int],
@@ -102,7 +97,7 @@ def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
     x = x.reshape(*shape, C)
     # (B, n0, w0, n1, w1, ..., C) -> (B, n0, n1, ..., w0, w1, ..., C)
     order = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)] + [1 + 2 * nd]
-    return x.permute(*order).reshape(-1, _prod(window), C)
+    return x.permute(*order).reshape(-1, math.prod(window), C)
 
 
 def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) -> Tensor:
@@ -131,7 +126,7 @@ def shifted_window_regions(grid: Sequence[int], window: Sequence[int], shift: Se
     cuts = [((slice(0, -w), slice(-w, -s), slice(-s, None)) if s else (slice(None), ))
             for w, s in zip(window, shift)]
     count = 0
-    for index in _product(cuts):
+    for index in itertools.product(*cuts):
         ids[(slice(None), *index, slice(None))] = count
         count += 1
     return window_partition(ids, window)[..., 0]
@@ -166,7 +161,7 @@ class WindowLayout(NamedTuple):
 def window_layout(grid: Tuple[int, ...], window: Tuple[int, ...], shift: Tuple[int, ...],
                   device: torch.device) -> WindowLayout:
     """The :class:`WindowLayout` of ``grid`` (cached: it depends on shapes only)."""
-    num_tokens = _prod(grid)
+    num_tokens = math.prod(grid)
     positions = torch.arange(num_tokens, device=device).reshape(1, *grid, 1)
     padded, keep = pad_grid(positions, window)  # padding slots hold 0
     dims = tuple(range(1, len(grid) + 1))
@@ -217,19 +212,10 @@ def zero_padded_window_layout(grid: Tuple[int, ...], window: Tuple[int, ...],
     layout = window_layout(grid, window, shift, device)
     index = layout.index
     if layout.valid is not None:
-        index = torch.where(layout.valid.reshape(-1), index, _prod(grid))
+        index = torch.where(layout.valid.reshape(-1), index, math.prod(grid))
     mask = None
     if any(shift):
         padded = tuple(-(-g // w) * w for g, w in zip(grid, window))
         regions = shifted_window_regions(padded, window, shift, device=device)
         mask = regions[:, :, None] == regions[:, None, :]
     return ZeroPaddedLayout(index, layout.inverse, mask, layout.num_windows)
-
-
-def _product(lists):
-    if not lists:
-        yield ()
-        return
-    for head in lists[0]:
-        for tail in _product(lists[1:]):
-            yield (head, ) + tail

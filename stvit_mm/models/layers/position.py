@@ -1,7 +1,10 @@
-"""Relative position bias for windows of any number of dims (Swin 2D, Video Swin 3D)."""
-from typing import Sequence
+"""Position encodings: relative position bias for windows of any number of dims (Swin 2D,
+Video Swin 3D) and the resizing of a grid of absolute position embeddings (ViT)."""
+import math
+from typing import Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -21,13 +24,22 @@ def relative_position_index(window: Sequence[int]) -> Tensor:
 
 
 def relative_position_table_size(window: Sequence[int]) -> int:
-    size = 1
-    for w in window:
-        size *= 2 * w - 1
-    return size
+    return math.prod(2 * w - 1 for w in window)
 
 
 def gather_position_bias(table: Tensor, index: Tensor) -> Tensor:
     """Table (prod(2w-1), heads) and index (N, N) -> (1, heads, N, N) additive logits."""
     N = index.shape[0]
     return table[index.reshape(-1)].reshape(N, N, -1).permute(2, 0, 1).unsqueeze(0)
+
+
+def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],
+                      dst_grid: Tuple[int, int]) -> Tensor:
+    """(1, h*w, C) -> (1, H*W, C), bicubic (as DeiT fine-tunes at other sizes)."""
+    if tuple(src_grid) == tuple(dst_grid):
+        return grid_embed
+    C = grid_embed.shape[-1]
+    maps = grid_embed.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
+    maps = F.interpolate(maps.float(), size=tuple(dst_grid), mode='bicubic',
+                         align_corners=False).to(grid_embed.dtype)
+    return maps.permute(0, 2, 3, 1).reshape(1, -1, C)

@@ -1,8 +1,4 @@
 """Recovery layer of STViT-R, paper Sec. 3.3."""
-from typing import Optional
-
-from torch import Tensor
-
 from .blocks import CrossBlock
 
 
@@ -19,8 +15,3 @@ class RecoveryBlock(CrossBlock):
         if not kwargs.pop('shortcut', True):
             raise ValueError('RecoveryBlock: the residual on image tokens cannot be disabled')
         super().__init__(*args, shortcut=True, **kwargs)
-
-    def forward(self, image_tokens: Tensor, semantic_tokens: Tensor,
-                bias: Optional[Tensor] = None, mask: Optional[Tensor] = None) -> Tensor:
-        """image_tokens: (B, N, C), semantic_tokens: (B, S, C) -> (B, N, C)."""
-        return super().forward(image_tokens, semantic_tokens, bias, mask)

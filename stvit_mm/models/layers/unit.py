@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import Block
-from .grouping import adaptive_max_pool_tokens, window_layout, window_reverse
+from .grouping import window_layout, window_reverse
 from .recovery import RecoveryBlock
-from .semantic import SemanticTokenGenerator
+from .semantic import SemanticTokenGenerator, pooled_validity
 from .window import WindowBlock
 
 SEMANTIC_SCOPES = ('local', 'global')
@@ -99,6 +99,15 @@ class SemanticFootprint(NamedTuple):
     image_valid: Tensor
     windows: Tensor
     windows_valid: Tensor
+
+
+class UnitOutput(NamedTuple):
+    """What a unit hands on: ``tokens`` on ``grid`` (the recovered image tokens on the input
+    grid, or without recovery the real semantic tokens in raster order on their grid) and the
+    ``semantic`` tokens (B, windows * S, C), window-major."""
+    tokens: Tensor
+    grid: Tuple[int, ...]
+    semantic: Tensor
 
 
 class WindowedDumbbellUnit(nn.Module):
@@ -286,75 +295,16 @@ class WindowedDumbbellUnit(nn.Module):
 
     def generate(self, x: Tensor, grid: Tuple[int, ...], keep: Optional[Tensor] = None,
                  window: Optional[Tuple[int, ...]] = None) -> Tuple[Tensor, Optional[Tensor]]:
-        """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C).
-
-        Returns the semantic tokens and their validity (B, windows * S) bool,
-        False for tokens whose pooling bin holds only padding (None without
-        padding); invalid tokens are masked out of every later attention.
-        """
-        B, N, C = x.shape
-        S = self.generator.num_tokens
+        """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C) and their
+        validity: :meth:`SemanticTokenGenerator.windowed` on this unit's neighbourhoods."""
         window = window or self.window_for(grid)
-        layout = window_layout(tuple(grid), window, (0, ) * len(window), x.device)
-        num_windows = layout.num_windows
-        windows = x.index_select(1, layout.index).reshape(B * num_windows, -1, C)
-        window_keep = layout.valid  # (nW, Nw) or None
-        if keep is not None:  # (Bk*nW, Nw)
-            given = keep.reshape(keep.shape[0], N)[:, layout.index].reshape(-1, windows.shape[1])
-            window_keep = (given if window_keep is None
-                           else given & window_keep.repeat(keep.shape[0], 1))
-        if window_keep is not None:
-            window_keep = window_keep.repeat(B * num_windows // window_keep.shape[0], 1)
-        pooled = adaptive_max_pool_tokens(windows, window, self.pool_size, window_keep)
-
-        # Generator layer 1: keys/values of image tokens projected once, then gathered.
-        layer1 = self.generator.layer1
-        index, valid, all_valid = self._neighbourhood(grid, window, x.device)
-        image_kv = layer1.project_kv(x)  # (B, N, 2C)
-        neighbour_kv = image_kv[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
-        kv = torch.cat([layer1.project_kv(pooled), neighbour_kv], dim=1)
-        token_keep = None if keep is None else keep.reshape(keep.shape[0], N).expand(B, N)
-        semantic_keep = None
-        if window_keep is not None:
-            # A semantic token is real when its own pooling bin holds a real token: a window
-            # with one real row has real tokens only in its first row of bins.
-            semantic_keep = pooled_validity(window_keep, window, self.pool_size).reshape(B, -1)
-        mask = None
-        if semantic_keep is not None or token_keep is not None or not all_valid:
-            neighbour_keep = valid[None].expand(B, -1, -1)
-            if token_keep is not None:
-                neighbour_keep = neighbour_keep & token_keep[:, index]
-            own = (semantic_keep.reshape(B, num_windows, S) if semantic_keep is not None
-                   else neighbour_keep.new_ones(B, num_windows, S))
-            mask = torch.cat([own, neighbour_keep], -1).reshape(B * num_windows, 1, 1, -1)
-        semantic = layer1.forward_projected(pooled, kv, mask=mask).reshape(B, -1, C)
-
-        # Generator layer 2: semantic tokens attend to [semantic; image tokens].
-        queries = self.generator.add_centres(semantic)
-        layer2 = self.generator.layer2
-        if self.layer2_scope == 'global':
-            mask = None
-            if semantic_keep is not None:
-                image_keep = token_keep if token_keep is not None else x.new_ones(
-                    B, N, dtype=torch.bool)
-                mask = torch.cat([semantic_keep, image_keep], 1)[:, None, None, :]
-            semantic = layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
-            return semantic, semantic_keep
-        semantic_kv, semantic_mask = self._gather_semantic(
-            layer2.project_kv(semantic), semantic_keep, grid, window)
-        image_kv = layer2.project_kv(x)[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
-        mask = None
-        if semantic_mask is not None or token_keep is not None or not all_valid:
-            image_mask = valid[None].expand(B, -1, -1)
-            if token_keep is not None:
-                image_mask = image_mask & token_keep[:, index]
-            if semantic_mask is None:
-                semantic_mask = image_mask.new_ones(B * num_windows, semantic_kv.shape[1])
-            mask = torch.cat([semantic_mask, image_mask.reshape(B * num_windows, -1)], 1)
-            mask = mask[:, None, None, :]
-        semantic = layer2.forward_projected(queries.reshape(B * num_windows, S, C),
-                                            torch.cat([semantic_kv, image_kv], 1), mask=mask)
-        return semantic.reshape(B, -1, C), semantic_keep
+        gather = None
+        if self.layer2_scope == 'local':
+            def gather(kv: Tensor, semantic_keep: Optional[Tensor]):
+                return self._gather_semantic(kv, semantic_keep, grid, window)
+        return self.generator.windowed(x, grid, window, self._neighbourhood(grid, window,
+                                                                            x.device),
+                                       keep, gather)
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
@@ -365,8 +315,7 @@ class WindowedDumbbellUnit(nn.Module):
                 already padding; they never influence the other tokens.
 
         Returns:
-            (image tokens (B, N, C) after recovery, or None without recovery;
-            semantic tokens (B, windows * S, C), window-major).
+            :class:`UnitOutput`: the tokens and grid handed on, and the semantic tokens.
         """
         B, _, C = x.shape
         S = self.generator.num_tokens
@@ -383,10 +332,24 @@ class WindowedDumbbellUnit(nn.Module):
             else:
                 semantic = blk(semantic, mask=global_mask)
         if self.recovery is None:
-            return None, semantic
+            return UnitOutput(*self.hand_on(semantic, grid, window), semantic)
         if self.recovery_scope == 'global':
-            return self.recovery(x, semantic, mask=global_mask), semantic
-        return self.recover_locally(x, grid, semantic, semantic_keep, keep, window), semantic
+            return UnitOutput(self.recovery(x, semantic, mask=global_mask), grid, semantic)
+        return UnitOutput(self.recover_locally(x, grid, semantic, semantic_keep, keep, window),
+                          grid, semantic)
+
+    def hand_on(self, semantic: Tensor, grid: Tuple[int, ...],
+                window: Tuple[int, ...]) -> Tuple[Tensor, Tuple[int, ...]]:
+        """Without recovery: the semantic tokens as a raster grid for the next stage, less the
+        tokens pooled from padding only; returns (tokens (B, M, C), their grid)."""
+        x = semantic_tokens_to_grid(semantic, grid, window, self.pool_size)
+        full = self.semantic_grid(grid)
+        real = real_semantic_grid(grid, window, self.pool_size)
+        if real != full:
+            x = x.reshape(x.shape[0], *full, x.shape[-1])[
+                (slice(None), ) + tuple(slice(0, e) for e in real)]
+            x = x.reshape(x.shape[0], -1, x.shape[-1])
+        return x, real
 
     def recover_locally(self, x: Tensor, grid: Tuple[int, ...], semantic: Tensor,
                         semantic_keep: Optional[Tensor], keep: Optional[Tensor],
@@ -417,7 +380,7 @@ def semantic_tokens_to_grid(semantic: Tensor, grid: Sequence[int], window: Seque
     """
     B, _, C = semantic.shape
     sem_grid = [-(-g // w) * p for g, w, p in zip(grid, window, pool_size)]
-    return window_reverse(semantic.reshape(-1, _numel(pool_size), C), pool_size,
+    return window_reverse(semantic.reshape(-1, math.prod(pool_size), C), pool_size,
                           sem_grid).reshape(B, -1, C)
 
 
@@ -437,16 +400,6 @@ def real_semantic_grid(grid: Sequence[int], window: Sequence[int],
     return tuple(extent)
 
 
-def pooled_validity(keep: Tensor, window: Sequence[int], pool_size: Sequence[int]) -> Tensor:
-    """Which pooled tokens summarise at least one real token.
-
-    keep: (windows, prod(window)) bool, False on padding slots -> (windows, prod(pool_size))
-    bool, computed with the same adaptive bins as :func:`adaptive_max_pool_tokens`.
-    """
-    bins = adaptive_max_pool_tokens(keep.to(torch.float32)[..., None], window, pool_size)
-    return bins[..., 0] > 0
-
-
 def _all_inside(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
                 inside: bool) -> bool:
     """``bool(neighbourhood_index(grid, window, size, inside)[1].all())`` from the sizes alone.
@@ -463,14 +416,8 @@ def _all_inside(grid: Sequence[int], window: Sequence[int], size: Sequence[int],
     return True
 
 
-def _numel(size: Sequence[int]) -> int:
-    out = 1
-    for s in size:
-        out *= s
-    return out
-
-
-__all__: List[str] = ['WindowedDumbbellUnit', 'neighbourhood_index', 'pooled_validity',
-                      'semantic_tokens_to_grid', 'real_semantic_grid', 'SEMANTIC_SCOPES',
+__all__: List[str] = ['UnitOutput', 'WindowedDumbbellUnit', 'neighbourhood_index',
+                      'pooled_validity', 'semantic_tokens_to_grid', 'real_semantic_grid',
+                      'SEMANTIC_SCOPES',
                       'scale_to_window', 'pool_size_for_window', 'neighbourhood_for_window',
                       'SemanticFootprint']

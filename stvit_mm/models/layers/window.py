@@ -5,9 +5,8 @@ import torch
 from torch import Tensor, nn
 
 from .attention import Attention
+from .blocks import PreNormResidual
 from .grouping import window_layout, zero_padded_window_layout
-from .layer_scale import DropPath, layer_scale_or_identity
-from .mlp import Mlp
 from .position import gather_position_bias, relative_position_index, relative_position_table_size
 
 
@@ -62,7 +61,7 @@ class WindowAttention(Attention):
 WINDOW_PADDINGS = ('masked', 'zeros')
 
 
-class WindowBlock(nn.Module):
+class WindowBlock(PreNormResidual):
     """Swin block: (shifted) window attention + MLP, each with its residual.
 
     Takes tokens in raster order over any grid; pads the grid to whole windows
@@ -89,27 +88,21 @@ class WindowBlock(nn.Module):
                  layer_scale_init: Optional[float] = None, fit_window: bool = False,
                  padding: str = 'masked', norm_layer: Type[nn.Module] = nn.LayerNorm,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
-        super().__init__()
+        window = tuple(int(w) for w in window)
+        super().__init__(dim, lambda: WindowAttention(dim, num_heads, window, qkv_bias=qkv_bias,
+                                                      proj_drop=drop),
+                         mlp_ratio, drop, drop_path, layer_scale_init, norm_layer, act_layer)
         if padding not in WINDOW_PADDINGS:
             raise ValueError(f'WindowBlock: padding must be one of {WINDOW_PADDINGS}, got '
                              f'{padding!r}')
         self.padding = padding
-        self.window = tuple(int(w) for w in window)
+        self.window = window
         self.shift = tuple(int(s) for s in shift) if shift else (0, ) * len(self.window)
         if len(self.shift) != len(self.window) or any(
                 not 0 <= s < w for s, w in zip(self.shift, self.window)):
             raise ValueError(f'WindowBlock: shift {self.shift} must be in [0, window) for '
                              f'window {self.window}')
         self.fit_window = fit_window
-        self.norm1 = norm_layer(dim)
-        self.attn = WindowAttention(dim, num_heads, self.window, qkv_bias=qkv_bias,
-                                    proj_drop=drop)
-        self.ls1 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path1 = DropPath(drop_path)
-        self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
-        self.ls2 = layer_scale_or_identity(dim, layer_scale_init)
-        self.drop_path2 = DropPath(drop_path)
 
     def window_for(self, grid: Sequence[int]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
         """(window, shift) used on ``grid`` (see ``fit_window``)."""
@@ -163,5 +156,4 @@ class WindowBlock(nn.Module):
         padding already; they are masked out of every window like the block's
         own padding.
         """
-        x = x + self.drop_path1(self.ls1(self.window_attention(self.norm1(x), grid, keep)))
-        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return self.residuals(x, self.window_attention(self.norm1(x), grid, keep))

@@ -32,12 +32,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ...utils.safe_checkpoint import load_checkpoint_file
-from ..backbones import STViT, STViTSwin
-from ..backbones.input_checks import PLAN_FIX, PLAN_RECORDS
+from ..archs import model_names
 from .conversion import Conversion, ConversionError, unwrap_checkpoint
 from .layouts import convert, detect_layout, family_of, is_our_layout, new_parameter
+from .plans import PLAN_FIX, PLAN_RECORDS
 from .report import describe_errors
+from .safe_loading import load_checkpoint_file
 
 # source name (the tool's --from) -> the layouts such a file may be in
 SOURCES: Dict[str, Tuple[str, ...]] = {
@@ -49,20 +49,20 @@ SOURCES: Dict[str, Tuple[str, ...]] = {
     'mmdet': ('openmmlab', ),
     'mmseg': ('openmmlab', ),  # mmseg's Swin has mmdet's names (and unfold order)
 }
-FAMILY_BACKBONE = {'swin': STViTSwin, 'deit': STViT}
+# the backbone (registry type name) each checkpoint family converts into
+FAMILY_BACKBONE = {'swin': 'STViTSwin', 'deit': 'STViT'}
 BACKBONE_PREFIX = 'backbone.'
 
 
-def _target_archs() -> Dict[str, Tuple[type, dict]]:
-    """Bare-backbone targets by name (the tool's --arch): stvit[-r]-{deit,swin}-{t,s,b,l}."""
+def _target_archs() -> Dict[str, dict]:
+    """Bare-backbone configs by name (the tool's --arch), from the one name table
+    (:mod:`stvit_mm.archs`): stvit[-r]-{deit,swin}-{t,s,b,l}."""
     archs = {}
-    for short, size in (('t', 'tiny'), ('s', 'small'), ('b', 'base'), ('l', 'large')):
-        if short != 'l':  # no DeiT-L
-            archs[f'stvit-deit-{short}'] = (STViT, dict(arch=f'deit-{size}'))
-            archs[f'stvit-r-deit-{short}'] = (STViT, dict(arch=f'deit-{size}', recovery=True))
-        archs[f'stvit-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=False,
-                                                           out_indices=(3, )))
-        archs[f'stvit-r-swin-{short}'] = (STViTSwin, dict(arch=size, recovery=True))
+    for family in ('deit', 'swin'):
+        for name, size, recovery in model_names(family):
+            archs[name] = dict(type=FAMILY_BACKBONE[family], arch=size, recovery=recovery)
+            if family == 'swin' and not recovery:
+                archs[name]['out_indices'] = (3, )
     return archs
 
 
@@ -119,17 +119,18 @@ def target_from_arch(arch: str, source: str) -> Target:
     if arch not in TARGET_ARCHS:
         raise ConversionError(f'unknown --arch {arch!r}; choose one of {sorted(TARGET_ARCHS)} or '
                               'give --config')
-    cls, kwargs = TARGET_ARCHS[arch]
-    if cls is STViTSwin and source == 'official-stvit-r-swin':
-        kwargs = dict(kwargs, preset='official')
-    backbone = cls(**kwargs).eval()
+    from mmengine.registry import MODELS  # our backbones are registered by whoever built us
+    cfg = dict(TARGET_ARCHS[arch])
+    if cfg['type'] == 'STViTSwin' and source == 'official-stvit-r-swin':
+        cfg['preset'] = 'official'
+    backbone = MODELS.build(cfg).eval()
     return Target(model=backbone, backbone=backbone, name=arch, whole_model=False)
 
 
 def target_from_model(model: nn.Module, name: str) -> Target:
     """A whole model (detector, classifier, ...) or a bare backbone as a conversion target."""
     backbone = getattr(model, 'backbone', model)
-    if not isinstance(backbone, tuple(FAMILY_BACKBONE.values())):
+    if type(backbone).__name__ not in FAMILY_BACKBONE.values():
         raise ConversionError(f'{name}: the model\'s backbone is a {type(backbone).__name__}; '
                               'converted checkpoints are for STViT and STViTSwin (video '
                               'backbones inflate 2-D checkpoints on load instead)')
@@ -171,10 +172,10 @@ def _detect_layout(keys: Sequence[str], source: str, target: Target) -> str:
         raise ConversionError(f'the checkpoint is a {family} checkpoint in the {layout} '
                               f'layout, not --from {source}; use --from {" or ".join(fits)}')
     wanted = FAMILY_BACKBONE[family]
-    if not isinstance(target.backbone, wanted):
+    if type(target.backbone).__name__ != wanted:
         raise ConversionError(f'{family} weights cannot initialise a '
                               f'{type(target.backbone).__name__} ({target.name}); pick a '
-                              f'{wanted.__name__} target')
+                              f'{wanted} target')
     return layout
 
 

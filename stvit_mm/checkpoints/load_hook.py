@@ -2,27 +2,29 @@
 
 A pre-hook runs inside ``_load_from_state_dict``, so ``init_cfg`` Pretrained,
 ``load_checkpoint``, ``load_from``/resume and ``load_state_dict`` all convert
-Swin / DeiT / official STViT-R-Swin checkpoints (:func:`converters.convert`),
+Swin / DeiT / official STViT-R-Swin checkpoints (:func:`.layouts.convert`),
 refuse another sparsification plan, and leave a report in ``last_load_report``.
-:func:`input_checks.check_checkpoint_fits` runs after it, on our names.
+:func:`.plans.check_checkpoint_fits` runs after it, on our names.
 
 The classifier head is not mapped here, and cannot be: a backbone's hook sees
 the keys under its own prefix only (torch hands a child the keys that start
 with ``backbone.``), and an official file (a bare backbone plus ``head``) has
 no ``backbone.`` keys. Whole official classifiers are converted one level up,
-by the same :func:`~stvit_mm.models.converters.checkpoint.convert_checkpoint`:
+by the same :func:`~stvit_mm.checkpoints.whole_checkpoint.convert_checkpoint`:
 ``load_from`` through :class:`stvit_mm.engine.ForeignCheckpointHook` (our
 classification configs add it), models built in Python through
-:func:`stvit_mm.models.converters.whole_model.load_foreign_checkpoint`, files
+:func:`stvit_mm.checkpoints.whole_model.load_foreign_checkpoint`, files
 through ``tools/convert_checkpoint.py --config CLASSIFIER_CONFIG``.
 """
 from typing import Dict, Optional
 
 from mmengine.logging import print_log
 
-from ..converters import Conversion, convert, detect_layout, unwrap_release_file
-from ..converters.report import summarise_reasons
-from .input_checks import PLAN_RECORDS, raise_plan_mismatch, register_checkpoint_check
+from .conversion import Conversion, unwrap_release_file
+from .layouts import convert, detect_layout
+from .plans import PLAN_RECORDS, raise_plan_mismatch, register_checkpoint_check
+from .report import summarise_reasons
+from .safe_loading import use_safe_checkpoint_loading
 
 
 class ConvertsForeignCheckpoints:
@@ -45,6 +47,13 @@ class ConvertsForeignCheckpoints:
         self.last_load_report: Optional[dict] = None
         self._register_load_state_dict_pre_hook(self._convert_foreign_checkpoint)
         register_checkpoint_check(self)
+
+    def init_weights(self) -> None:
+        """Read ``init_cfg`` checkpoints with the safe loader: a backbone built in a user's own
+        script (no entry point of ours, no ``stvit_mm.engine``) must not run pickled code
+        either. The one place a model installs it (tests/test_safe_checkpoint.py)."""
+        use_safe_checkpoint_loading()
+        super().init_weights()
 
     def _fit_to_model(self, conv: Conversion, layout: Optional[str]) -> Dict[str, str]:
         """Adapt ``conv.tensors`` to this model in place (e.g. resize position embeddings).

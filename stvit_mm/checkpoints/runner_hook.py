@@ -7,7 +7,7 @@ would load nothing but warn of unexpected keys. mmengine's Runner reads the
 file, calls the hooks' ``after_load_checkpoint`` and only then loads
 ``checkpoint['state_dict']`` (or the checkpoint itself) into the model; this
 hook converts the checkpoint in between, with the rules and one-line errors
-of tools/convert_checkpoint.py (:mod:`stvit_mm.models.converters.whole_model`).
+of tools/convert_checkpoint.py (:mod:`stvit_mm.checkpoints.whole_model`).
 """
 from typing import Optional, Sequence
 
@@ -16,8 +16,8 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..models.converters import format_load_report
-from ..models.converters.whole_model import convert_loaded_checkpoint
+from .report import format_load_report
+from .whole_model import convert_loaded_checkpoint
 
 
 @HOOKS.register_module()  # mmengine's root registry: found under every OpenMMLab scope

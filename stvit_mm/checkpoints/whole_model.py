@@ -17,7 +17,9 @@ from typing import Dict, Optional, Sequence, Tuple
 from mmengine.runner.checkpoint import load_state_dict
 from torch import Tensor, nn
 
-from .checkpoint import (
+from .conversion import ConversionError, unwrap_checkpoint
+from .layouts import LAYOUTS, detect_layout
+from .whole_checkpoint import (
     BACKBONE_PREFIX,
     SOURCES,
     Result,
@@ -26,8 +28,6 @@ from .checkpoint import (
     load_source,
     target_from_model,
 )
-from .conversion import ConversionError, unwrap_checkpoint
-from .layouts import LAYOUTS, detect_layout
 
 # layout -> the tool's --from name that reads it (the first: e.g. 'timm' -> 'deit-official')
 SOURCE_OF_LAYOUT: Dict[str, str] = {

@@ -8,9 +8,8 @@ order: q, k, v), so every pretrained matrix is reused.
 """
 import math
 import re
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from .conversion import Conversion
@@ -45,27 +44,15 @@ def detect_deit_layout(state_dict: Dict[str, Tensor]) -> Optional[str]:
     return None
 
 
-def resize_pos_embed(pos_embed: Tensor, dst_grid: Tuple[int, int],
-                     num_extra_tokens: int = 0) -> Tensor:
-    """(1, extra + h*w, C) square-grid position embedding -> (1, H*W, C) without extras."""
+def resize_pos_embed(pos_embed: Tensor, model, num_extra_tokens: int = 0) -> Tensor:
+    """(1, extra + h*w, C) square-grid position embedding -> the model's (1, H*W, C) without
+    extras, resized by the model (``resize_position_table``)."""
     grid_embed = pos_embed[:, num_extra_tokens:]
     side = math.isqrt(grid_embed.shape[1])
     if side * side != grid_embed.shape[1]:
         raise ValueError(f'pos_embed has {grid_embed.shape[1]} grid positions after '
                          f'{num_extra_tokens} class/distillation tokens: not a square grid')
-    return resize_grid_embed(grid_embed, (side, side), dst_grid)
-
-
-def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],
-                      dst_grid: Tuple[int, int]) -> Tensor:
-    """(1, h*w, C) -> (1, H*W, C), bicubic (as DeiT fine-tunes at other sizes)."""
-    if tuple(src_grid) == tuple(dst_grid):
-        return grid_embed
-    C = grid_embed.shape[-1]
-    maps = grid_embed.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
-    maps = F.interpolate(maps.float(), size=tuple(dst_grid), mode='bicubic',
-                         align_corners=False).to(grid_embed.dtype)
-    return maps.permute(0, 2, 3, 1).reshape(1, -1, C)
+    return model.resize_position_table(grid_embed, (side, side))
 
 
 def _layer_targets(num_full_layers: int, num_semantic_layers: int,
@@ -95,7 +82,6 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, model) -> Conversio
     if layout not in _LAYOUT:
         raise ValueError(f'unknown DeiT layout {layout!r}; expected one of {DEIT_LAYOUTS}')
     spec = _LAYOUT[layout]
-    grid = model.pos_grid
     targets = _layer_targets(model.num_full_layers, model.num_semantic_layers,
                              model.recovery_enabled)
     conv = Conversion()
@@ -125,7 +111,7 @@ def convert_deit(state_dict: Dict[str, Tensor], layout: str, model) -> Conversio
         elif key.startswith(spec['final_norm']):
             conv.put('norm.' + key[len(spec['final_norm']):], value, key)
         elif key == 'pos_embed':
-            conv.put('pos_embed', resize_pos_embed(value, grid, num_extra), key)
+            conv.put('pos_embed', resize_pos_embed(value, model, num_extra), key)
         elif key in _NO_COUNTERPART:
             conv.drop(key, _NO_COUNTERPART[key])
         elif key.startswith(('head.', 'head_dist.')):
