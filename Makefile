@@ -28,3 +28,8 @@ test: install
 
 test-all: install
 	$(PYTHON) -m pytest -q --runslow tests
+
+# `make bench-gpu`: the GPU speed suite, ours vs stock (docs/speed.md); needs CUDA.
+.PHONY: bench-gpu
+bench-gpu: install
+	$(PYTHON) tools/bench_gpu.py --device cuda
