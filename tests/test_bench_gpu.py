@@ -103,8 +103,11 @@ def test_every_tiny_case_runs(tmp_path):
     result = run_suite(TINY_CASES, TINY_PAIRS, 'cpu', rounds=1, warmup=1, min_time=0)
     assert [c['name'] for c in result['cases']] == [c.name for c in sorted(
         TINY_CASES, key=lambda c: list(TINY_PAIRS).index(c.pair))]
-    errors = [(c['name'], c['error']) for c in result['cases'] if 'error' in c]
-    assert not errors, errors
+    errors = {c['name']: c['error'] for c in result['cases'] if 'error' in c}
+    # mmcv's CPU RoI ops take float only: the fp16 predict cases run on CUDA, not here
+    half_predict = {name for name in errors if '/predict/' in name and name.endswith('fp16')}
+    assert all('Half' in errors[name] for name in half_predict), errors
+    assert set(errors) == half_predict, errors
 
 
 def test_rounds_alternate_and_spread():

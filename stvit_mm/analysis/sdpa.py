@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import tempfile
+import warnings
 from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -62,8 +63,10 @@ def refusal_reasons(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     out = {}
     for name, check in (('flash', can_use_flash_attention),
                         ('memory-efficient', can_use_efficient_attention)):
-        with _captured_stderr() as lines:
+        with _captured_stderr() as lines, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
             usable = check(params, True)
+        lines += [f'Warning: {w.message}' for w in caught]
         if not usable:
             out[name] = [m.group(1) for m in map(_WARNING.search, lines) if m] or ['refused']
     return out

@@ -124,6 +124,9 @@ def select_cases(cases: Sequence[Case], patterns: Optional[Sequence[str]]) -> Li
 
 
 def _forward(model: nn.Module, case: Case, fc: ForwardCase) -> Callable[[], Any]:
+    """The call a case times: autocast (if any) around the forward only, then for training
+    cases the backward of :func:`training_step` outside it (as mixed-precision training
+    runs)."""
     if case.measure in ('backbone', 'train_backbone'):
         forward = fc.run_backbone
     elif case.measure == 'predict':
@@ -132,17 +135,15 @@ def _forward(model: nn.Module, case: Case, fc: ForwardCase) -> Callable[[], Any]
         forward = fc.run_predict
     else:
         forward = fc.run
-    if case.measure.startswith('train'):
-        forward = training_step(forward, model)
     dtype = PRECISIONS[case.precision]
-    if dtype is None:
-        return forward
-    device = next(model.parameters()).device.type
+    if dtype is not None:
+        device = next(model.parameters()).device.type
+        plain = forward
 
-    def autocast_forward() -> Any:
-        with torch.autocast(device, dtype=dtype):
-            return forward()
-    return autocast_forward
+        def forward() -> Any:
+            with torch.autocast(device, dtype=dtype):
+                return plain()
+    return training_step(forward, model) if case.measure.startswith('train') else forward
 
 
 @contextlib.contextmanager
