@@ -12,6 +12,7 @@ ops goes to the range it falls in, so the parts add up to the forward's total.
 import contextlib
 import functools
 import re
+from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
@@ -20,6 +21,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 PREFIX = 'stvit_part::'
 TOTAL = 'total'
+TOP_OPS = 6
 PARTS = ('attention (window / image tokens)', 'padding and partition copies',
          'generator neighbourhood gather', 'generator layers', 'semantic blocks', 'recovery',
          'everything else')
@@ -113,7 +115,8 @@ def attribute(events: List[Any]) -> Dict[str, Dict[str, float]]:
     """{part: {time_ms, ops, kernels, device_ms}} of the profiled forwards in ``events``.
 
     ``events``: ``profile.events()`` of forwards each wrapped in a ``stvit_part::total``
-    range. ``time_ms`` is CPU-side wall time and adds up to the totals' time.
+    range. ``time_ms`` is CPU-side wall time and adds up to the totals' time;
+    ``top_ops`` lists a part's costliest ops ([name, ms]) outside the gaps between ops.
     """
     ranged = set()
     for event in events:  # events that hold a part range (ranges and their ancestors)
@@ -123,6 +126,7 @@ def attribute(events: List[Any]) -> Dict[str, Dict[str, float]]:
                 ranged.add(id(parent))
                 parent = parent.cpu_parent
     out = {part: dict(time_ms=0.0, ops=0, kernels=0, device_ms=0.0) for part in PARTS}
+    by_op: Dict[str, Counter] = {part: Counter() for part in PARTS}
 
     def walk(event: Any, context: str) -> None:
         if event.name.startswith(PREFIX):
@@ -134,7 +138,9 @@ def attribute(events: List[Any]) -> Dict[str, Dict[str, float]]:
             for child in event.cpu_children:
                 walk(child, context)
             return
-        part = out[classify(event.name, context)]
+        name = classify(event.name, context)
+        part = out[name]
+        by_op[name][event.name] += _duration_us(event) / 1000
         kernels, device_us = _kernels(event)
         part['time_ms'] += _duration_us(event) / 1000
         part['ops'] += 1
@@ -144,6 +150,8 @@ def attribute(events: List[Any]) -> Dict[str, Dict[str, float]]:
     totals = [e for e in events if e.name == PREFIX + TOTAL]
     for event in totals:
         walk(event, OTHER)
+    for part in PARTS:  # where each part's op time goes: its costliest ops
+        out[part]['top_ops'] = [[op, ms] for op, ms in by_op[part].most_common(TOP_OPS)]
     out[TOTAL] = dict(time_ms=sum(_duration_us(e) for e in totals) / 1000,
                       ops=sum(p['ops'] for p in out.values()),
                       kernels=sum(p['kernels'] for p in out.values()),
@@ -167,8 +175,11 @@ def profile_parts(backbone: nn.Module, forward: Callable[[], Any], rounds: int =
                 torch.cuda.synchronize(device)
     parts = attribute(list(prof.events()))
     for values in parts.values():
-        for key in values:
-            values[key] /= rounds
+        for key, value in values.items():
+            if key == 'top_ops':
+                values[key] = [[op, ms / rounds] for op, ms in value]
+            else:
+                values[key] = value / rounds
     return dict(parts=parts, marked=marked, rounds=rounds)
 
 
