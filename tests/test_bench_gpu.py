@@ -135,6 +135,9 @@ def test_sdpa_recorder_counts_backends_and_explicit_softmax():
     assert summary['sdpa_calls'] == 2 and summary['softmax_calls'] == 1
     assert sum(summary['backends'].values()) == 2
     assert sorted(kind['mask'] for kind in summary['kinds']) == [False, True]
+    bias = torch.zeros(1, 3, 7, 7, requires_grad=True)  # a learned bias: needs its gradient
+    (kind, ) = record_sdpa(lambda: F.scaled_dot_product_attention(q, q, q, bias))['kinds']
+    assert kind['mask'] and kind['mask_grad']
     with SdpaRecorder() as recorder, torch.autocast('cpu', dtype=torch.bfloat16):
         F.scaled_dot_product_attention(q, q, q)
     assert recorder.summary()['kinds'][0]['dtype'] == 'bfloat16'

@@ -77,7 +77,8 @@ class SdpaRecorder(TorchFunctionMode):
 
     Attributes:
         backends: Counter of backend names over SDPA calls.
-        calls: one entry per kind of call (backend, dtype, mask or not, head dim): its
+        calls: one entry per kind of call (backend, dtype, mask or not, mask needing a
+            gradient or not, head dim): its
             count and, on CUDA, why flash / memory-efficient attention were refused.
         softmax_calls: softmax calls (explicit attention, and any other softmax).
     """
@@ -104,10 +105,12 @@ class SdpaRecorder(TorchFunctionMode):
                                              is_causal=is_causal, scale=scale, **extra))
         backend = BACKENDS.get(choice, str(choice))
         self.backends[backend] += 1
-        key = (backend, str(q.dtype), mask is not None, q.shape[-1])
+        mask_grad = mask is not None and mask.requires_grad  # e.g. a learned position bias
+        key = (backend, str(q.dtype), mask is not None, mask_grad, q.shape[-1])
         if key not in self.calls:
             self.calls[key] = dict(backend=backend, dtype=str(q.dtype).replace('torch.', ''),
-                                   mask=mask is not None, head_dim=q.shape[-1], count=0,
+                                   mask=mask is not None, mask_grad=mask_grad,
+                                   head_dim=q.shape[-1], count=0,
                                    refused=refusal_reasons(q, k, v, mask))
         self.calls[key]['count'] += 1
 
