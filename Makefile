@@ -35,3 +35,8 @@ test-all: install
 # ruff with the rules and line length of pyproject.toml (the default test suite runs it too)
 lint:
 	$(PYTHON) -m ruff check .
+
+# `make bench-gpu`: the GPU speed suite, ours vs stock (docs/speed.md); needs CUDA.
+.PHONY: bench-gpu
+bench-gpu: install
+	$(PYTHON) tools/bench_gpu.py --device cuda

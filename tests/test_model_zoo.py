@@ -181,16 +181,18 @@ def test_render_marks_unmeasured_speed_and_lists_commands():
                   'mask_rcnn_stvit_r_swin_t.py': dict(backbone=backbone, predict=predict)}
     page = render(_with_figures(load_sections()), benchmarks)
     # 3 speed cells a config: whole-model throughput and latency, backbone throughput
-    assert page.count('not measured') == 3 * len(ZOO) - 2 - 1
-    assert '| 2.00x (b=8) | 1.50x | not measured |' in page
-    assert '| not measured | not measured | 3.00x (b=1) |' in page
+    # the detector's whole-model cells come from its predict-mode record
+    assert page.count('not measured') == 3 * len(ZOO) - 2 - 3
+    assert '| 2.00x, spread not recorded (b=8) | 1.50x | not measured |' in page
+    assert ('| 1.10x, spread not recorded (b=1, predict) | 1.50x | 3.00x, spread not recorded '
+            '(b=1) |') in page
     for command in (bench, backbone, train, predict):
         assert command['command'] in page
     assert '| `mask_rcnn_stvit_r_swin_t.py` | backbone | 20.00 image/s |' in page
-    assert ('| `stvit_deit_s_in1k.py` | training step, whole model | 2.50x | - | 700.0 / 1800.0 '
-            '| 8, 224x224 |') in page
+    assert ('| `stvit_deit_s_in1k.py` | training step, whole model | 2.50x, spread not '
+            'recorded | - | 700.0 / 1800.0 | 8, 224x224 |') in page
     assert ('| `mask_rcnn_stvit_r_swin_t.py` | inference, whole model (predict mode, as '
-            'tools/test.py) | 1.10x | 1.50x | - | 1, 224x224 |') in page
+            'tools/test.py) | 1.10x, spread not recorded | 1.50x | - | 1, 224x224 |') in page
     for config in ZOO:
         assert f'`{config}`' in page
     assert ('python tools/convert_checkpoint.py STViT-R-Swin-S.pth stvit_r_swin_s_in1k.pth '
@@ -271,3 +273,21 @@ def test_benchmark_run_records_training_steps_with_memory():
         'stvit_deit_t_in1k.py'].stock.config
     for key in REQUIRED_KEYS:
         assert record[key], key
+
+
+def test_records_carry_their_spread_and_identical_models_share_one_measurement():
+    """The 1x and 3x STViT-R-Swin-T detectors have the same backbone: one measurement (tiny
+    input here: a check of the record, not a figure)."""
+    configs = ['mask_rcnn_stvit_r_swin_t.py', 'mask_rcnn_stvit_r_swin_t_3x.py']
+    zoo = {c: dataclasses.replace(ZOO[c], input_size=(64, 96)) for c in configs}
+    entries = run_benchmarks(zoo, configs, 'cmd', batch_size=1, warmup=0, repeats=3, iters=1,
+                             backbone_only=True)
+    first, second = (entries[c]['backbone'] for c in configs)
+    assert first['rounds'] == 3 and first['ratio_min'] <= first['ratio'] <= first['ratio_max']
+    assert first['throughput_min'] <= first['throughput'] <= first['throughput_max']
+    assert first['latency_ms_min'] <= first['latency_ms'] <= first['latency_ms_max']
+    assert second == dict(first, shared_with=configs[0])
+    page = render(_with_figures(load_sections()), entries)
+    assert (f"{first['ratio']:.2f}x [{first['ratio_min']:.2f}, {first['ratio_max']:.2f}], "
+            '3 rounds (b=1) |') in page
+    assert f'`{configs[1]}` (one measurement with `{configs[0]}`) | backbone |' in page

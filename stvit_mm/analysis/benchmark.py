@@ -133,6 +133,9 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
     for result in results:
         result['ratio'] = result['throughput'] / reference['throughput']
         result['latency_speedup'] = reference['latency_ms'] / result['latency_ms']
+        # the same repeat of both models ran back to back: its ratio is one paired sample
+        result['ratio_repeats'] = [ours / ref for ours, ref in zip(
+            result['throughput_repeats'], reference['throughput_repeats'])]
     return dict(
         results=results,
         device=_describe_device(torch_device),
@@ -212,6 +215,9 @@ def _entry_result(entry: _Entry, backbone_only: bool, device: torch.device) -> D
         f'{case.unit}_per_s': throughput,
         'throughput_repeats': entry.throughputs,
         'latency_ms': 1000 * statistics.median(entry.latencies),
+        'latency_ms_min': 1000 * min(entry.latencies),
+        'latency_ms_max': 1000 * max(entry.latencies),
+        'latency_samples': len(entry.latencies),
         'peak_mem_mb': peak_memory_mb(fn, device),
     }
 

@@ -10,10 +10,12 @@ import json
 import os
 import os.path as osp
 import platform
+import statistics
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..analysis import benchmark_configs
+from ..utils import load_config
 from .metafiles import ZooEntry, config_path
 from .stock import stock_config, stock_description
 
@@ -79,14 +81,59 @@ def machine_description() -> str:
             f'torch {torch.__version__}')
 
 
+def _measured_model(config: Any, backbone_only: bool) -> str:
+    """What a measurement depends on in a config: its model (or backbone), weights aside."""
+    cfg = load_config(config) if isinstance(config, str) else config
+    model = cfg.model.backbone if backbone_only else cfg.model
+    model = model.to_dict() if hasattr(model, 'to_dict') else dict(model)
+    model.pop('init_cfg', None)
+    return json.dumps(model, sort_keys=True, default=str)
+
+
+def _record(result: dict, entry: ZooEntry, command: str) -> dict:
+    """The JSON record of one ours-vs-stock ``benchmark_configs`` result: medians with their
+    spread over the interleaved repeats (``rounds``; ``ratio`` is the median of the
+    per-repeat ratios of models timed back to back)."""
+    base, ours = result['results']
+    ratios = ours['ratio_repeats']
+    return dict(
+        stock=entry.stock.config if entry.stock.backbone is None
+        else stock_description(entry),
+        throughput=ours['throughput'], stock_throughput=base['throughput'],
+        throughput_min=min(ours['throughput_repeats']),
+        throughput_max=max(ours['throughput_repeats']),
+        stock_throughput_min=min(base['throughput_repeats']),
+        stock_throughput_max=max(base['throughput_repeats']),
+        unit=ours['unit'], ratio=statistics.median(ratios), ratio_min=min(ratios),
+        ratio_max=max(ratios), rounds=len(ratios),
+        latency_ms=ours['latency_ms'], stock_latency_ms=base['latency_ms'],
+        latency_ms_min=ours['latency_ms_min'], latency_ms_max=ours['latency_ms_max'],
+        stock_latency_ms_min=base['latency_ms_min'],
+        stock_latency_ms_max=base['latency_ms_max'], latency_samples=ours['latency_samples'],
+        latency_speedup=ours['latency_speedup'],
+        peak_mem_mb=ours.get('peak_mem_mb'), stock_peak_mem_mb=base.get('peak_mem_mb'),
+        batch_size=result['batch_size'], shape=result['shape'],
+        clip_len=result['clip_len'], device=result['device'],
+        measure=result['measure'], step=result['step'], mode=result['mode'],
+        timing_method=result['timing_method'] + '; ratio: median of the per-repeat ratios',
+        date=datetime.date.today().isoformat(), machine=machine_description(),
+        command=command)
+
+
 def run_benchmarks(zoo: Dict[str, ZooEntry], configs: Sequence[str], command: str, *,
                    batch_size: int = 8, device: str = 'cpu', warmup: int = 2, repeats: int = 3,
                    iters: int = 3, min_time: float = 0.0, backbone_only: bool = False,
                    train: bool = False, mode: str = 'tensor',
                    log: Callable[[str], None] = lambda message: None) -> Dict[str, dict]:
-    """Benchmark each config against its stock model; returns the new JSON entries."""
+    """Benchmark each config against its stock model; returns the new JSON entries.
+
+    Configs whose measured models (the backbones with ``backbone_only``) and stock models
+    are identical at the same input share one measurement (``shared_with`` names the
+    config measured), so the page cannot show two figures for the same thing.
+    """
     part = part_name(backbone_only, train, mode)
-    entries = {}
+    entries: Dict[str, dict] = {}
+    measured: Dict[Tuple, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for config in configs:
             entry = zoo[config]
@@ -95,26 +142,23 @@ def run_benchmarks(zoo: Dict[str, ZooEntry], configs: Sequence[str], command: st
                 stock_path = osp.join(tmp, f'stock_{config}')
                 stock.dump(stock_path)
                 stock = stock_path
+            key = (_measured_model(config_path(entry), backbone_only),
+                   _measured_model(stock, backbone_only), tuple(entry.input_size or ()))
+            if key in measured:
+                first = measured[key]
+                record = entries[first] if part == 'model' else entries[first][part]
+                record = dict(record, shared_with=first)
+                entries[config] = record if part == 'model' else {part: record}
+                log(f'{config} ({PARTS[part]}): the same models as {first}, shared')
+                continue
             result = benchmark_configs(
                 [stock, config_path(entry)], shape=entry.input_size, batch_size=batch_size,
                 device=device, warmup=warmup, repeats=repeats, iters=iters, min_time=min_time,
                 backbone_only=backbone_only, train=train, mode=mode, log=log)
-            base, ours = result['results']
-            record = dict(
-                stock=entry.stock.config if entry.stock.backbone is None
-                else stock_description(entry),
-                throughput=ours['throughput'], stock_throughput=base['throughput'],
-                unit=ours['unit'], ratio=ours['ratio'],
-                latency_ms=ours['latency_ms'], stock_latency_ms=base['latency_ms'],
-                latency_speedup=ours['latency_speedup'],
-                peak_mem_mb=ours.get('peak_mem_mb'), stock_peak_mem_mb=base.get('peak_mem_mb'),
-                batch_size=result['batch_size'], shape=result['shape'],
-                clip_len=result['clip_len'], device=result['device'],
-                measure=result['measure'], step=result['step'], mode=result['mode'],
-                timing_method=result['timing_method'],
-                date=datetime.date.today().isoformat(), machine=machine_description(),
-                command=command)
+            record = _record(result, entry, command)
+            measured[key] = config
             entries[config] = record if part == 'model' else {part: record}
-            log(f"{config} ({PARTS[part]}): {ours['throughput']:.2f} vs "
-                f"{base['throughput']:.2f} {ours['unit']}/s ({ours['ratio']:.2f}x)")
+            log(f"{config} ({PARTS[part]}): {record['ratio']:.2f}x "
+                f"[{record['ratio_min']:.2f}, {record['ratio_max']:.2f}] over "
+                f"{record['rounds']} rounds")
     return entries

@@ -20,15 +20,30 @@ def _ratio(ours: float, stock: float) -> str:
     return f'{ours / stock:.2f}x'
 
 
-def _throughput(record: Optional[dict]) -> str:
-    return f"{record['ratio']:.2f}x (b={record['batch_size']})" if record else 'not measured'
+def _spread(record: dict) -> str:
+    """' [min, max], N rounds' of a ratio, or a mark that its spread was not recorded."""
+    if record.get('rounds'):
+        return (f" [{record['ratio_min']:.2f}, {record['ratio_max']:.2f}], "
+                f"{record['rounds']} rounds")
+    return ', spread not recorded'
+
+
+def _throughput(record: Optional[dict], label: str = '') -> str:
+    if not record:
+        return 'not measured'
+    return f"{record['ratio']:.2f}x{_spread(record)} (b={record['batch_size']}{label})"
 
 
 def _speed(bench: Optional[dict]) -> Tuple[str, str, str]:
-    """Whole-model throughput ratio, batch-1 latency speed-up, backbone throughput ratio."""
+    """Whole-model throughput ratio, batch-1 latency speed-up, backbone throughput ratio.
+
+    The whole model's figures come from predict mode (as tools/test.py runs it) where it
+    was measured, else from tensor mode.
+    """
     bench = bench or {}
-    model = bench if 'ratio' in bench else None
-    return (_throughput(model),
+    predict = bench.get('predict')
+    model = predict or (bench if 'ratio' in bench else None)
+    return (_throughput(model, ', predict' if predict else ''),
             f"{model['latency_speedup']:.2f}x" if model else 'not measured',
             _throughput(bench.get('backbone')))
 
@@ -64,9 +79,12 @@ def _header() -> list:
         'head in tensor mode), '
         f"{DEFAULT_CLIP_LEN}x{shapes['recognizer3d'][0]}x{shapes['recognizer3d'][1]} clips "
         '(video). G = 1e9, M = 1e6; params of the whole model.',
-        '- **speed**: throughput / the stock model\'s at the batch size shown, and batch-1 '
-        'latency speed-up, of the whole model (mmdet detectors: tensor mode, the RoI heads on '
-        'all RPN proposals, as the MACs) and of the backbone alone (`--backbone-only`, on the '
+        '- **speed**: throughput / the stock model\'s at the batch size shown (the median of '
+        'the per-round ratios of both models timed back to back, [min, max] over the rounds '
+        'and their number), and batch-1 latency speed-up, of the whole model (predict mode, '
+        'as `tools/test.py` runs it, where measured: marked `predict`; else tensor mode, for '
+        'mmdet detectors the RoI heads on all RPN proposals, as the MACs) and of the backbone '
+        'alone (`--backbone-only`, on the '
         'input it gets in the model), measured by `tools/make_model_zoo.py --benchmark` '
         "(`tools/benchmark.py`'s harness, both models in one process); training steps "
         '(`--train`) and whole-model inference as `tools/test.py` runs it (`--mode predict`) '
@@ -145,7 +163,7 @@ def _training_and_predict(entries: Sequence[ZooEntry], benchmarks: Dict[str, dic
     for config, part, b in rows:
         memory = ('-' if b.get('peak_mem_mb') is None else
                   f"{b['peak_mem_mb']:.1f} / {b['stock_peak_mem_mb']:.1f}")
-        lines.append(f"| `{config}` | {PARTS[part]} | {b['ratio']:.2f}x | "
+        lines.append(f"| `{config}` | {PARTS[part]} | {b['ratio']:.2f}x{_spread(b)} | "
                      f"{_fmt(b.get('latency_speedup'), '.2f', 'x')} | {memory} | "
                      f"{b['batch_size']}, {'x'.join(map(str, b['shape']))} |")
     return lines
@@ -164,9 +182,11 @@ def _measurements(entries: Sequence[ZooEntry], benchmarks: Dict[str, dict]) -> l
         unit = b['unit'][:-1]
         latency = ('-' if b.get('latency_ms') is None else
                    f"{b['latency_ms']:.1f} / {b['stock_latency_ms']:.1f} ms")
+        shared = f" (one measurement with `{b['shared_with']}`)" if b.get('shared_with') else ''
         lines.append(
-            f"| `{config}` | {part} | {_fmt(b.get('throughput'), '.2f', f' {unit}/s')} | "
-            f"{_fmt(b.get('stock_throughput'), '.2f', f' {unit}/s')} | {b['ratio']:.2f}x | "
+            f"| `{config}`{shared} | {part} | {_fmt(b.get('throughput'), '.2f', f' {unit}/s')} | "
+            f"{_fmt(b.get('stock_throughput'), '.2f', f' {unit}/s')} | "
+            f"{b['ratio']:.2f}x{_spread(b)} | "
             f"{latency} | {b['device']}, "
             f"batch {b['batch_size']}, {'x'.join(map(str, b['shape']))} | {b['date']} | "
             f"{b['machine']} | `{b['command']}` |")
