@@ -127,9 +127,9 @@ class DetectionForkUnit(WindowedDumbbellUnit):
         return LAYER1_WINDOWS * w, LAYER2_WINDOWS * w, RECOVERY_WINDOWS * p
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
-                keep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Image tokens (B, N, C) in raster order over ``grid`` -> (recovered image tokens
-        (B, N, C), semantic tokens (B, windows * S, C), window-major)."""
+                keep: Optional[Tensor] = None) -> UnitOutput:
+        """Image tokens (B, N, C) in raster order over ``grid`` -> ``UnitOutput`` (recovered
+        image tokens (B, N, C) on ``grid``, semantic tokens (B, windows * S, C) window-major)."""
         if keep is not None:
             raise ValueError('DetectionForkUnit: the detection fork masks no token (keep must '
                              'be None)')
