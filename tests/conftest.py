@@ -50,3 +50,25 @@ def _no_task_scope():
     and an earlier test's ``init_default_scope`` would otherwise leak into them."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmengine')
+
+
+@pytest.fixture(scope='module')
+def one_epoch_classifier(tmp_path_factory, repo_root):
+    """A real run of tools/train.py: one epoch of the synthetic STViT-DeiT-T classifier.
+
+    Returns its work dir (epoch_1.pth, last_checkpoint) and the --cfg-options it ran with.
+    """
+    import train as train_tool
+    from stvit_mm.datasets import make_imagenet_style
+    root = tmp_path_factory.mktemp('one_epoch_classifier')
+    make_imagenet_style(str(root / 'data'), train_per_class=2, val_per_class=1)
+    options = [f'{s}_dataloader.dataset.data_root={root / "data"}' for s in
+               ('train', 'val', 'test')] + ['train_cfg.max_epochs=1']
+    cwd = os.getcwd()
+    os.chdir(repo_root)
+    try:
+        train_tool.main(['configs/classification/stvit_deit_t_synthetic.py', '--work-dir',
+                         str(root / 'work'), '--cfg-options', *options])
+    finally:
+        os.chdir(cwd)
+    return root / 'work', options

@@ -24,7 +24,6 @@ from stvit_mm.checkpoints.safe_loading import (
     load_checkpoint_file,
     use_safe_checkpoint_loading,
 )
-from stvit_mm.datasets import make_imagenet_style
 from stvit_mm.models import STViT
 from stvit_mm.utils import ConfigError, build_model, load_config
 from stvit_mm.utils.model_builder import load_weights
@@ -33,19 +32,10 @@ CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, repo_root):
+def trained(one_epoch_classifier):
     """A work dir after one epoch (epoch_1.pth, last_checkpoint) and the run's options."""
-    root = tmp_path_factory.mktemp('checkpoint_faults')
-    make_imagenet_style(str(root / 'data'), train_per_class=2, val_per_class=1)
-    options = [f'{s}_dataloader.dataset.data_root={root / "data"}' for s in
-               ('train', 'val', 'test')] + ['train_cfg.max_epochs=1']
-    cwd = os.getcwd()
-    os.chdir(repo_root)
-    try:
-        train_tool.main([CONFIG, '--work-dir', str(root / 'work'), '--cfg-options', *options])
-    finally:
-        os.chdir(cwd)
-    return root / 'work', options
+    work, options = one_epoch_classifier
+    return work, options
 
 
 def _damaged(source: Path, folder: Path, how: str) -> str:

@@ -15,7 +15,6 @@ import convert_checkpoint as convert_tool
 import test as test_tool
 import train as train_tool
 from stvit_mm.checkpoints.safe_loading import TRUST_ENV, UnsafeCheckpointError, load_checkpoint_file
-from stvit_mm.datasets import make_imagenet_style
 from stvit_mm.models import STViT, STViTSwin
 
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
@@ -41,19 +40,10 @@ def malicious(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, repo_root):
+def trained(one_epoch_classifier):
     """A real mmengine checkpoint (message hub, optimizer, RandomStateHook states)."""
-    root = tmp_path_factory.mktemp('safe_checkpoint')
-    make_imagenet_style(str(root / 'data'), train_per_class=2, val_per_class=1)
-    options = [f'{s}_dataloader.dataset.data_root={root / "data"}' for s in
-               ('train', 'val', 'test')] + ['train_cfg.max_epochs=1']
-    cwd = os.getcwd()
-    os.chdir(repo_root)
-    try:
-        train_tool.main([CONFIG, '--work-dir', str(root / 'work'), '--cfg-options', *options])
-    finally:
-        os.chdir(cwd)
-    return str(root / 'work' / 'epoch_1.pth'), options
+    work, options = one_epoch_classifier
+    return str(work / 'epoch_1.pth'), options
 
 
 def test_refused_with_one_line_naming_the_type_and_the_opt_in(malicious):
