@@ -123,8 +123,9 @@ class WindowBlock(PreNormResidual):
             return self._zero_padded_attention(x, tuple(grid), window, shift)
         layout = window_layout(tuple(grid), window, shift, x.device)
         slots = layout.index.numel() // layout.num_windows
-        # Project real tokens only; one gather pads, shifts and partitions the projections.
-        qkv = self.attn.qkv(x).index_select(1, layout.index).reshape(-1, slots, 3 * C)
+        # One gather pads, shifts and partitions the tokens, before their projection: gathering
+        # the 3C-channel projections instead copies three times as much.
+        qkv = self.attn.qkv(x.index_select(1, layout.index)).reshape(-1, slots, 3 * C)
         mask = layout.mask  # (nW, Nw, Nw), shared by all images
         if keep is not None:
             keys = keep.reshape(keep.shape[0], N)[:, layout.index].reshape(-1, 1, slots)
@@ -142,7 +143,7 @@ class WindowBlock(PreNormResidual):
         layout = zero_padded_window_layout(grid, window, shift, x.device)
         slots = layout.index.numel() // layout.num_windows
         padded = torch.cat([x, x.new_zeros(B, 1, C)], dim=1)  # token N: the zero padding
-        qkv = self.attn.qkv(padded).index_select(1, layout.index).reshape(-1, slots, 3 * C)
+        qkv = self.attn.qkv(padded.index_select(1, layout.index)).reshape(-1, slots, 3 * C)
         mask = None if layout.mask is None else layout.mask[:, None]
         out = self.attn.attend_qkv(qkv, mask=mask, window=window)
         out = out.reshape(B, -1, C).index_select(1, layout.inverse)
