@@ -74,6 +74,27 @@ def test_window_block_padding_invariance_with_shift():
     assert torch.isfinite(plain).all()
 
 
+@pytest.mark.parametrize('padding', ['masked', 'zeros'])
+@pytest.mark.parametrize('grid', [(14, 14), (14, 15), (9, 11)])  # no, little, much padding
+def test_window_qkv_is_the_same_whichever_is_gathered_first(monkeypatch, padding, grid):
+    """WindowBlock gathers tokens or their projections into windows by padding share: the
+    choice is speed only (bit-identical outputs; gradients up to summation order)."""
+    from stvit_mm.models.layers import window
+    block = WindowBlock(32, 4, (7, 7), (3, 3), padding=padding)
+    x = torch.randn(2, grid[0] * grid[1], 32)
+    results = []
+    for share in (0.0, float('inf')):  # projections first, tokens first
+        monkeypatch.setattr(window, 'TOKENS_FIRST_MAX_PADDING', share)
+        block.zero_grad()
+        out = block(x, grid)
+        out.square().sum().backward()
+        results.append((out.detach(), block.attn.qkv.weight.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0])
+    # the weight gradient sums the same rows (padding slots contribute zeros) in another order
+    scale = results[0][1].abs().max()
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=0, atol=1e-5 * scale)
+
+
 @pytest.mark.parametrize('recovery', [True, False])
 def test_every_parameter_gets_a_gradient(recovery):
     model = STViTSwin('tiny', recovery=recovery, drop_path_rate=0.1,

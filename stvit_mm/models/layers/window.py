@@ -59,6 +59,9 @@ class WindowAttention(Attention):
 
 
 WINDOW_PADDINGS = ('masked', 'zeros')
+# Window slots of padding, as a share of the tokens, up to which the tokens are gathered into
+# windows before their qkv projection (WindowBlock._window_qkv).
+TOKENS_FIRST_MAX_PADDING = 0.1
 
 
 class WindowBlock(PreNormResidual):
@@ -123,9 +126,7 @@ class WindowBlock(PreNormResidual):
             return self._zero_padded_attention(x, tuple(grid), window, shift)
         layout = window_layout(tuple(grid), window, shift, x.device)
         slots = layout.index.numel() // layout.num_windows
-        # One gather pads, shifts and partitions the tokens, before their projection: gathering
-        # the 3C-channel projections instead copies three times as much.
-        qkv = self.attn.qkv(x.index_select(1, layout.index)).reshape(-1, slots, 3 * C)
+        qkv = self._window_qkv(x, layout.index, slots)
         mask = layout.mask  # (nW, Nw, Nw), shared by all images
         if keep is not None:
             keys = keep.reshape(keep.shape[0], N)[:, layout.index].reshape(-1, 1, slots)
@@ -135,6 +136,21 @@ class WindowBlock(PreNormResidual):
         out = out.reshape(B, -1, C).index_select(1, layout.inverse)
         return self.attn.proj_drop(self.attn.proj(out))
 
+    def _window_qkv(self, x: Tensor, index: Tensor, slots: int) -> Tensor:
+        """qkv (B * windows, slots, 3C) of the tokens ``index`` puts in each window slot.
+
+        One gather pads, shifts and partitions. Gathering the tokens before the projection
+        copies a third of what gathering the 3C projections does but also projects the
+        padding slots: cheaper while they are few (CPU measurements: docs/speed.md).
+        Both orders give the same values.
+        """
+        B, N, C = x.shape
+        if index.numel() <= (1 + TOKENS_FIRST_MAX_PADDING) * N:
+            qkv = self.attn.qkv(x.index_select(1, index))
+        else:
+            qkv = self.attn.qkv(x).index_select(1, index)
+        return qkv.reshape(-1, slots, 3 * C)
+
     def _zero_padded_attention(self, x: Tensor, grid: Tuple[int, ...],
                                window: Tuple[int, ...], shift: Tuple[int, ...]) -> Tensor:
         """Window attention in which padding slots hold zero tokens (their projection is the
@@ -143,7 +159,7 @@ class WindowBlock(PreNormResidual):
         layout = zero_padded_window_layout(grid, window, shift, x.device)
         slots = layout.index.numel() // layout.num_windows
         padded = torch.cat([x, x.new_zeros(B, 1, C)], dim=1)  # token N: the zero padding
-        qkv = self.attn.qkv(padded.index_select(1, layout.index)).reshape(-1, slots, 3 * C)
+        qkv = self._window_qkv(padded, layout.index, slots)
         mask = None if layout.mask is None else layout.mask[:, None]
         out = self.attn.attend_qkv(qkv, mask=mask, window=window)
         out = out.reshape(B, -1, C).index_select(1, layout.inverse)
