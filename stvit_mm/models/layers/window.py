@@ -61,7 +61,7 @@ class WindowAttention(Attention):
 WINDOW_PADDINGS = ('masked', 'zeros')
 # Window slots of padding, as a share of the tokens, up to which the tokens are gathered into
 # windows before their qkv projection (WindowBlock._window_qkv).
-TOKENS_FIRST_MAX_PADDING = 0.1
+TOKENS_FIRST_MAX_PADDING = 0.15
 
 
 class WindowBlock(PreNormResidual):
