@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import benchmark
-from stvit_mm.analysis import benchmark_configs, peak_memory_mb, time_forward
+from stvit_mm.analysis import benchmark_configs, format_benchmark, peak_memory_mb, time_forward
 from stvit_mm.utils import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +44,14 @@ def test_benchmark_json_cli():
         assert len(result['throughput_repeats']) == 2
     assert report['results'][0]['ratio'] == 1.0
     assert report['results'][1]['backbone_type'] == 'VisionTransformer'
+    ref, other = report['results']
+    # each repeat's own ratio
+    paired = sorted(a / b for a, b in zip(other['throughput_repeats'], ref['throughput_repeats']))
+    assert other['paired_ratio'] == pytest.approx(sum(paired) / 2)  # median of two
+    assert (other['paired_ratio_min'], other['paired_ratio_max']) == pytest.approx(paired)
+    table = format_benchmark(report)
+    assert 'paired ratio [min, max]' in table
+    assert f"{other['paired_ratio']:.2f}x [{paired[0]:.2f}, {paired[1]:.2f}]" in table
 
 
 def test_backbone_only_library_call():

@@ -136,6 +136,9 @@ def benchmark_configs(configs: Sequence[str], shape: Optional[Sequence[int]] = N
         # the same repeat of both models ran back to back: its ratio is one paired sample
         result['ratio_repeats'] = [ours / ref for ours, ref in zip(
             result['throughput_repeats'], reference['throughput_repeats'])]
+        result['paired_ratio'] = statistics.median(result['ratio_repeats'])
+        result['paired_ratio_min'] = min(result['ratio_repeats'])
+        result['paired_ratio_max'] = max(result['ratio_repeats'])
     return dict(
         results=results,
         device=_describe_device(torch_device),

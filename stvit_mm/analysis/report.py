@@ -54,11 +54,13 @@ def format_complexity(result: Dict[str, Any]) -> str:
 
 def format_benchmark(result: Dict[str, Any]) -> str:
     """Side-by-side table of a :func:`benchmark_configs` result."""
-    header = ('config', 'model', 'throughput', 'ratio', 'latency b=1', 'speed-up b=1',
-              'peak mem')
+    header = ('config', 'model', 'throughput', 'ratio', 'paired ratio [min, max]',
+              'latency b=1', 'speed-up b=1', 'peak mem')
     table = _table([header] + [(
         r['config'], r['backbone_type'], f"{r['throughput']:.2f} {r['unit'][:-1]}/s",
-        f"{r['ratio']:.2f}x", f"{r['latency_ms']:.1f} ms", f"{r['latency_speedup']:.2f}x",
+        f"{r['ratio']:.2f}x",
+        f"{r['paired_ratio']:.2f}x [{r['paired_ratio_min']:.2f}, {r['paired_ratio_max']:.2f}]",
+        f"{r['latency_ms']:.1f} ms", f"{r['latency_speedup']:.2f}x",
         f"{r['peak_mem_mb']:.1f} MiB") for r in result['results']])
     measure = 'backbone only' if result['measure'] == 'backbone' else 'whole model'
     if result.get('step', '').startswith('training'):
@@ -71,7 +73,9 @@ def format_benchmark(result: Dict[str, Any]) -> str:
         + (f", {result['clip_len']} frames" if result.get('clip_len') else '')
         + f", {measure}, torch {result['torch']}",
         *table,
-        "ratio: throughput / first config's; speed-up b=1: first config's latency / latency",
+        "ratio: throughput / first config's; paired ratio: median, min and max over the "
+        "repeats of that ratio within one repeat (the models timed back to back: the steadier "
+        "figure on a busy machine); speed-up b=1: first config's latency / latency",
         f"timing: {result['timing_method']}",
         f"memory: {result['memory_method']}; MiB = 2**20 bytes",
     ]
