@@ -148,6 +148,12 @@ def launched(cfg: Config, launcher: str) -> Iterator[None]:
     own_group = prepare_launcher(cfg, launcher)
     try:
         yield
-    finally:
+    except BaseException:
         if own_group and dist.is_initialized():
-            dist.destroy_process_group()
+            dist.destroy_process_group()  # local for gloo: never waits for the others
+        raise
+    if own_group and dist.is_initialized():
+        # All ranks done before any closes its connections: a rank that tears down while
+        # another still talks to it can abort at exit (seen once, rank 0, under heavy load).
+        dist.barrier()
+        dist.destroy_process_group()
