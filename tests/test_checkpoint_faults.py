@@ -31,13 +31,6 @@ from stvit_mm.utils.model_builder import load_weights
 CONFIG = 'configs/classification/stvit_deit_t_synthetic.py'
 
 
-@pytest.fixture(scope='module')
-def trained(one_epoch_classifier):
-    """A work dir after one epoch (epoch_1.pth, last_checkpoint) and the run's options."""
-    work, options = one_epoch_classifier
-    return work, options
-
-
 def _damaged(source: Path, folder: Path, how: str) -> str:
     """A copy of ``source`` cut at half its size or with 64 bytes flipped mid-file."""
     data = bytearray(source.read_bytes())
@@ -57,10 +50,10 @@ def _one_line_naming(message: str, path: str, how: str) -> None:
 
 @pytest.mark.parametrize('trust', [False, True], ids=['weights-only', 'trusted'])
 @pytest.mark.parametrize('how', ['truncated', 'corrupted'])
-def test_loader_names_the_damaged_file(trained, tmp_path, monkeypatch, how, trust):
+def test_loader_names_the_damaged_file(one_epoch_classifier, tmp_path, monkeypatch, how, trust):
     """Corrupted tensor bytes load silently with torch.load (no CRC check): the archive's
     CRCs are checked first."""
-    work, _ = trained
+    work, _ = one_epoch_classifier
     path = _damaged(work / 'epoch_1.pth', tmp_path, how)
     if trust:
         monkeypatch.setenv(TRUST_ENV, '1')
@@ -76,9 +69,9 @@ def test_empty_file(tmp_path):
         load_checkpoint_file(str(path))
 
 
-def test_mmengine_load_checkpoint_and_init_cfg(trained, tmp_path):
+def test_mmengine_load_checkpoint_and_init_cfg(one_epoch_classifier, tmp_path):
     """mmengine's load_checkpoint and init_cfg=Pretrained (inferencers, fine-tuning)."""
-    work, _ = trained
+    work, _ = one_epoch_classifier
     path = _damaged(work / 'epoch_1.pth', tmp_path, 'truncated')
     use_safe_checkpoint_loading()
     model = STViT(dict(embed_dims=32, num_heads=2), img_size=64, patch_size=8,
@@ -98,8 +91,8 @@ def _exit_line(tool_main, argv) -> str:
 
 
 @pytest.mark.parametrize('how', ['truncated', 'corrupted'])
-def test_train_and_test_tools(trained, tmp_path, repo_root, monkeypatch, how):
-    work, options = trained
+def test_train_and_test_tools(one_epoch_classifier, tmp_path, repo_root, monkeypatch, how):
+    work, options = one_epoch_classifier
     path = _damaged(work / 'epoch_1.pth', tmp_path, how)
     monkeypatch.chdir(repo_root)
     runs = [(train_tool.main, [CONFIG, '--work-dir', str(tmp_path / 'w'), '--resume', path,
@@ -114,9 +107,10 @@ def test_train_and_test_tools(trained, tmp_path, repo_root, monkeypatch, how):
         _one_line_naming(message, path, how)
 
 
-def test_resume_names_a_damaged_latest_checkpoint(trained, tmp_path, repo_root, monkeypatch):
+def test_resume_names_a_damaged_latest_checkpoint(one_epoch_classifier, tmp_path, repo_root,
+                                                  monkeypatch):
     """``--resume`` without a path: last_checkpoint's file is checked before start-up."""
-    work, options = trained
+    work, options = one_epoch_classifier
     copy = tmp_path / 'work'
     shutil.copytree(work, copy)
     path = _damaged(work / 'epoch_1.pth', copy, 'corrupted')
@@ -128,8 +122,8 @@ def test_resume_names_a_damaged_latest_checkpoint(trained, tmp_path, repo_root, 
     assert 'last_checkpoint is empty' in _exit_line(train_tool.main, argv)
 
 
-def test_convert_tool_and_analysis_loader(trained, tmp_path, capsys, repo_root):
-    work, _ = trained
+def test_convert_tool_and_analysis_loader(one_epoch_classifier, tmp_path, capsys, repo_root):
+    work, _ = one_epoch_classifier
     path = _damaged(work / 'epoch_1.pth', tmp_path, 'truncated')
     code = convert_tool.main([path, str(tmp_path / 'out.pth'), '--from', 'mmpretrain',
                               '--arch', 'stvit-deit-t'])
@@ -164,9 +158,9 @@ def _checkpoints_load(work: Path) -> None:
         load_checkpoint_file(str(path), map_location='cpu')
 
 
-def test_save_cut_short_leaves_no_checkpoint_and_resume_continues(trained, tmp_path,
-                                                                   repo_root):
-    work, options = trained
+def test_save_cut_short_leaves_no_checkpoint_and_resume_continues(one_epoch_classifier,
+                                                                   tmp_path, repo_root):
+    work, options = one_epoch_classifier
     copy = tmp_path / 'work'
     shutil.copytree(work, copy)
     (copy / 'last_checkpoint').write_text(str(copy / 'epoch_1.pth'))  # it held work's path

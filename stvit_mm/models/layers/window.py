@@ -144,7 +144,7 @@ class WindowBlock(PreNormResidual):
         padding slots: cheaper while they are few (CPU measurements: docs/speed.md).
         Both orders give the same values.
         """
-        B, N, C = x.shape
+        N, C = x.shape[1:]
         if index.numel() <= (1 + TOKENS_FIRST_MAX_PADDING) * N:
             qkv = self.attn.qkv(x.index_select(1, index))
         else:
