@@ -105,6 +105,15 @@ def test_good_input_still_runs(models):
         assert all(torch.isfinite(o).all() for o in outs)
 
 
+def test_finite_values_whose_sum_overflows_are_not_refused(models):
+    """The check sums first (cheap); a sum that overflows must fall back to the exact test."""
+    for name, model in models.items():
+        x = torch.full(GOOD[name], torch.finfo(torch.float32).max / 2)
+        assert torch.isinf(x.sum())
+        with torch.no_grad():
+            model(x)  # finite input: no ValueError, whatever the outputs
+
+
 def test_input_side_not_a_multiple_of_the_patch():
     with pytest.raises(ValueError, match='STViT: input 32x36 is not a multiple of patch_size 16; '
                                          'pad or resize'):

@@ -13,6 +13,7 @@ from stvit_mm.models.layers import (
     fused_attn,
     record_attention,
 )
+from stvit_mm.models.layers.attention import merge_bias_and_mask
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +54,25 @@ def test_fully_masked_query_stays_finite():
     for fused in (True, False):
         with fused_attn(fused):
             assert torch.isfinite(attention(q, k, v, mask=mask)).all()
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16])
+def test_merged_bias_keeps_kept_logits_bit_for_bit_and_blocks_the_rest(dtype):
+    bias = torch.randn(1, 4, 5, 5) * 4
+    bias[0, 0, 0, :2] = -0.0  # a kept -0.0 must stay -0.0
+    mask = torch.rand(3, 1, 5, 5) > 0.3
+    mask[0, 0, 0, :2] = True
+    merged = merge_bias_and_mask(bias, mask, dtype)
+    kept = mask.expand(3, 4, 5, 5)
+    bits = {torch.float32: torch.int32}.get(dtype, torch.int16)
+    want = bias.to(dtype).expand(3, 4, 5, 5)
+    assert merged.dtype == dtype and merged.shape == (3, 4, 5, 5)
+    assert torch.equal(merged[kept].view(bits), want[kept].view(bits))
+    blocked = merged[~kept]
+    assert torch.isfinite(blocked).all() and (blocked < torch.finfo(dtype).min / 4).all()
+    alone = merge_bias_and_mask(None, mask, dtype)  # a mask alone: 0 where kept
+    assert alone.shape == mask.shape and (alone[mask] == 0).all()
+    assert (alone[~mask] == torch.finfo(dtype).min / 2).all()
 
 
 def test_record_attention_sees_weights_that_sum_to_one():

@@ -95,6 +95,24 @@ def test_window_qkv_is_the_same_whichever_is_gathered_first(monkeypatch, padding
     torch.testing.assert_close(results[0][1], results[1][1], rtol=0, atol=1e-5 * scale)
 
 
+def test_attention_inputs_need_no_layout_copy():
+    """Layouts only (values are covered by test_bit_identical): the window bias merged with a
+    mask is contiguous, so SDPA on CPU does not copy it per call, and the patch stem's tokens
+    reach their norm contiguous. A heads-last bias or NCHW patch maps would still compute the
+    same values, each behind one extra copy of every window's logits or of every token."""
+    from stvit_mm.models.layers.attention import merge_bias_and_mask
+    block = WindowBlock(32, 4, (7, 7), (3, 3))
+    bias = block.attn.position_bias()
+    mask = torch.rand(6, 1, 49, 49) > 0.2
+    assert bias.is_contiguous() and merge_bias_and_mask(bias, mask, torch.float32).is_contiguous()
+    embed = STViTSwin('tiny').patch_embed
+    seen = []
+    embed.norm.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with torch.no_grad():
+        embed(torch.randn(2, 3, 64, 96))
+    assert seen[0].shape == (2, 16 * 24, 96) and seen[0].is_contiguous()
+
+
 @pytest.mark.parametrize('recovery', [True, False])
 def test_every_parameter_gets_a_gradient(recovery):
     model = STViTSwin('tiny', recovery=recovery, drop_path_rate=0.1,

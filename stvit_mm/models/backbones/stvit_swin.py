@@ -2,6 +2,7 @@
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
@@ -55,6 +56,10 @@ class PatchEmbed(nn.Module):
         # the stem's border outputs then see the padding, not the convolutions' own)
         H, W = x.shape[-2:]
         x = F.pad(x, (0, (-W) % self.patch_size, 0, (-H) % self.patch_size))
+        if self.norm is not None:
+            # channels-last: the token view below is then contiguous, no transposing copy
+            # before the norm; same values (not so for the conv stem's 3x3 convs)
+            x = x.contiguous(memory_format=torch.channels_last)
         maps = self.proj(x)
         grid = (maps.shape[2], maps.shape[3])
         tokens = maps.flatten(2).transpose(1, 2)

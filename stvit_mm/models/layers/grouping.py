@@ -112,6 +112,25 @@ def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) 
     return x.permute(*order + [1 + 2 * nd]).reshape(-1, *grid, C)
 
 
+def gather_groups(sources: Sequence[Tensor], rows: Sequence[Tensor]) -> Tensor:
+    """Tokens of each group taken from several sources, in one copy.
+
+    Args:
+        sources: (B, N_i, D) tokens, e.g. a window's own semantic tokens and image tokens.
+        rows: (G, K_i) indices into ``sources[i]`` for each of G groups.
+
+    Returns:
+        (B * G, sum K_i, D), image-major: group g takes its ``rows[0][g]`` then ``rows[1][g]``...
+        Joining the (small) sources before one ``index_select`` copies less, and faster, than
+        gathering each and joining the (large) results (docs/speed.md).
+    """
+    offsets = itertools.accumulate([0] + [s.shape[1] for s in sources[:-1]])
+    index = torch.cat([r + o for r, o in zip(rows, offsets)], dim=1)
+    source = sources[0] if len(sources) == 1 else torch.cat(list(sources), dim=1)
+    return source.index_select(1, index.reshape(-1)).reshape(-1, index.shape[1],
+                                                              source.shape[-1])
+
+
 def shifted_window_regions(grid: Sequence[int], window: Sequence[int], shift: Sequence[int],
                            device=None) -> Tensor:
     """Region id per token after a cyclic shift, partitioned into windows.

@@ -28,9 +28,13 @@ def relative_position_table_size(window: Sequence[int]) -> int:
 
 
 def gather_position_bias(table: Tensor, index: Tensor) -> Tensor:
-    """Table (prod(2w-1), heads) and index (N, N) -> (1, heads, N, N) additive logits."""
+    """Table (prod(2w-1), heads) and index (N, N) -> (1, heads, N, N) additive logits.
+
+    Contiguous: a bias merged with a mask inherits its layout, and SDPA on CPU copies a
+    heads-last mask of every window into (windows, heads, N, N) order first (docs/speed.md).
+    """
     N = index.shape[0]
-    return table[index.reshape(-1)].reshape(N, N, -1).permute(2, 0, 1).unsqueeze(0)
+    return table[index.reshape(-1)].reshape(N, N, -1).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def resize_grid_embed(grid_embed: Tensor, src_grid: Tuple[int, int],

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ...checkpoints.plans import POOLED_GRID
 from .blocks import CrossBlock
-from .grouping import adaptive_max_pool_tokens, window_layout
+from .grouping import adaptive_max_pool_tokens, gather_groups, window_layout
 
 
 class SemanticTokenGenerator(nn.Module):
@@ -96,15 +96,17 @@ class SemanticTokenGenerator(nn.Module):
 
     def windowed(self, x: Tensor, grid: Tuple[int, ...], window: Tuple[int, ...],
                  neighbourhood: Tuple[Tensor, Tensor, bool], keep: Optional[Tensor] = None,
-                 gather_semantic: Optional[Callable] = None) -> Tuple[Tensor, Optional[Tensor]]:
+                 semantic_neighbours: Optional[Callable] = None
+                 ) -> Tuple[Tensor, Optional[Tensor]]:
         """Each window pooled to ``pool_size`` tokens: (B, N, C) -> (B, windows * S, C).
 
         Args:
             neighbourhood: (nW, K) image-token indices around each window, their validity
                 and whether all are valid; layer 1 (and a local layer 2) attends to them.
             keep: optional (B or 1, *grid) bool, False on padded tokens.
-            gather_semantic: None: layer 2 attends to all semantic and image tokens; else
-                ``(kv, keep) -> (kv, mask)`` gathering each window's semantic keys.
+            semantic_neighbours: None: layer 2 attends to all semantic and image tokens; else
+                ``keep -> (rows, mask)``: each window's semantic keys, (nW, M) indices into
+                the window-major semantic tokens, and their (B * nW, M) validity or None.
 
         Returns:
             The semantic tokens and their validity (B, windows * S) bool, False for tokens
@@ -124,11 +126,12 @@ class SemanticTokenGenerator(nn.Module):
             window_keep = window_keep.repeat(B * num_windows // window_keep.shape[0], 1)
         pooled = adaptive_max_pool_tokens(windows, window, self.pool_size, window_keep)
 
-        # Layer 1: keys/values of image tokens projected once, then gathered.
+        # Layer 1: keys/values of image tokens projected once, then gathered after the
+        # window's own pooled tokens.
         index, valid, all_valid = neighbourhood
-        image_kv = self.layer1.project_kv(x)  # (B, N, 2C)
-        neighbour_kv = image_kv[:, index.reshape(-1)].reshape(B * num_windows, -1, 2 * C)
-        kv = torch.cat([self.layer1.project_kv(pooled), neighbour_kv], dim=1)
+        own = torch.arange(num_windows * S, device=x.device).reshape(num_windows, S)
+        kv = gather_groups([self.layer1.project_kv(pooled).reshape(B, -1, 2 * C),
+                            self.layer1.project_kv(x)], [own, index])
         token_keep = None if keep is None else keep.reshape(keep.shape[0], N).expand(B, N)
         semantic_keep = None
         if window_keep is not None:
@@ -147,7 +150,7 @@ class SemanticTokenGenerator(nn.Module):
 
         # Layer 2: semantic tokens attend to [semantic; image tokens].
         queries = self.add_centres(semantic)
-        if gather_semantic is None:
+        if semantic_neighbours is None:
             mask = None
             if semantic_keep is not None:
                 image_keep = token_keep if token_keep is not None else x.new_ones(
@@ -155,21 +158,19 @@ class SemanticTokenGenerator(nn.Module):
                 mask = torch.cat([semantic_keep, image_keep], 1)[:, None, None, :]
             semantic = self.layer2(queries, torch.cat([semantic, x], dim=1), mask=mask)
             return semantic, semantic_keep
-        semantic_kv, semantic_mask = gather_semantic(self.layer2.project_kv(semantic),
-                                                     semantic_keep)
-        image_kv = self.layer2.project_kv(x)[:, index.reshape(-1)].reshape(
-            B * num_windows, -1, 2 * C)
+        semantic_rows, semantic_mask = semantic_neighbours(semantic_keep)
+        kv = gather_groups([self.layer2.project_kv(semantic), self.layer2.project_kv(x)],
+                           [semantic_rows, index])
         mask = None
         if semantic_mask is not None or token_keep is not None or not all_valid:
             image_mask = valid[None].expand(B, -1, -1)
             if token_keep is not None:
                 image_mask = image_mask & token_keep[:, index]
             if semantic_mask is None:
-                semantic_mask = image_mask.new_ones(B * num_windows, semantic_kv.shape[1])
+                semantic_mask = image_mask.new_ones(B * num_windows, semantic_rows.shape[1])
             mask = torch.cat([semantic_mask, image_mask.reshape(B * num_windows, -1)], 1)
             mask = mask[:, None, None, :]
-        semantic = self.layer2.forward_projected(queries.reshape(B * num_windows, S, C),
-                                                 torch.cat([semantic_kv, image_kv], 1),
+        semantic = self.layer2.forward_projected(queries.reshape(B * num_windows, S, C), kv,
                                                  mask=mask)
         return semantic.reshape(B, -1, C), semantic_keep
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import Block
-from .grouping import window_layout, window_reverse
+from .grouping import gather_groups, window_layout, window_reverse
 from .recovery import RecoveryBlock
 from .semantic import SemanticTokenGenerator, pooled_validity
 from .window import WindowBlock
@@ -269,24 +269,24 @@ class WindowedDumbbellUnit(nn.Module):
                                           _all_inside(windows, ones, size, False))
         return self._index_cache[key]
 
-    def _gather_semantic(self, kv: Tensor, keep: Optional[Tensor], grid: Tuple[int, ...],
-                         window: Tuple[int, ...]):
-        """Per window, the projected semantic tokens of its surrounding windows.
+    def _semantic_neighbours(self, keep: Optional[Tensor], grid: Tuple[int, ...],
+                             window: Tuple[int, ...], batch: int,
+                             device: torch.device) -> Tuple[Tensor, Optional[Tensor]]:
+        """Per window, the semantic tokens of its surrounding windows.
 
-        kv: (B, nW * S, 2C); keep: (B, nW * S) or None.
-        Returns (B * nW, M * S, 2C) and a (B * nW, M * S) validity mask or None.
+        keep: (B, nW * S) or None. Returns (nW, M * S) indices into the window-major semantic
+        tokens and a (B * nW, M * S) validity mask, or None when all are valid.
         """
-        B, _, D = kv.shape
         S = self.generator.num_tokens
-        index, valid, all_valid = self._window_neighbours(grid, window, kv.device)
+        index, valid, all_valid = self._window_neighbours(grid, window, device)
         nW = index.shape[0]
-        gathered = kv.reshape(B, nW, S, D)[:, index.reshape(-1)].reshape(B * nW, -1, D)
+        rows = (index[:, :, None] * S + torch.arange(S, device=device)).reshape(nW, -1)
         if keep is None and all_valid:
-            return gathered, None
-        mask = valid[None, :, :, None].expand(B, -1, -1, S)
+            return rows, None
+        mask = valid[None, :, :, None].expand(batch, -1, -1, S)
         if keep is not None:
-            mask = mask & keep.reshape(B, nW, S)[:, index]
-        return gathered, mask.reshape(B * nW, -1)
+            mask = mask & keep.reshape(batch, nW, S)[:, index]
+        return rows, mask.reshape(batch * nW, -1)
 
     def semantic_grid(self, grid: Sequence[int]) -> Tuple[int, ...]:
         """Spatial layout of the semantic tokens: windows x pool_size per dim."""
@@ -298,13 +298,14 @@ class WindowedDumbbellUnit(nn.Module):
         """Image tokens (B, N, C) on ``grid`` -> semantic tokens (B, windows * S, C) and their
         validity: :meth:`SemanticTokenGenerator.windowed` on this unit's neighbourhoods."""
         window = window or self.window_for(grid)
-        gather = None
+        neighbours = None
         if self.layer2_scope == 'local':
-            def gather(kv: Tensor, semantic_keep: Optional[Tensor]):
-                return self._gather_semantic(kv, semantic_keep, grid, window)
+            def neighbours(semantic_keep: Optional[Tensor]):
+                return self._semantic_neighbours(semantic_keep, grid, window, x.shape[0],
+                                                 x.device)
         return self.generator.windowed(x, grid, window, self._neighbourhood(grid, window,
                                                                             x.device),
-                                       keep, gather)
+                                       keep, neighbours)
 
     def forward(self, x: Tensor, grid: Tuple[int, ...],
                 keep: Optional[Tensor] = None) -> Tuple[Optional[Tensor], Tensor]:
@@ -356,8 +357,8 @@ class WindowedDumbbellUnit(nn.Module):
                         window: Tuple[int, ...]) -> Tensor:
         """Image tokens of each window attend to the semantic tokens of the surrounding windows."""
         B, N, C = x.shape
-        kv, mask = self._gather_semantic(self.recovery.project_kv(semantic),
-                                         semantic_keep, grid, window)
+        rows, mask = self._semantic_neighbours(semantic_keep, grid, window, B, x.device)
+        kv = gather_groups([self.recovery.project_kv(semantic)], [rows])
         layout = window_layout(tuple(grid), window, (0, ) * len(window), x.device)
 
         def to_windows(q: Tensor) -> Tensor:  # (B, N, C) -> (B*nW, Nw, C)
