@@ -63,8 +63,8 @@ def merge_bias_and_mask(bias: Optional[Tensor], mask: Optional[Tensor],
     whose keys are all masked (a query on padding) then averages its values
     instead of producing NaN, which would leak through ``0 * NaN`` later.
     The mask becomes -0.0 (kept; ``bias + -0.0`` is ``bias`` bit for bit) or
-    that value at its own, smaller shape before one broadcasting add: filling
-    the broadcast bias instead costs 5-10x more on CPU (docs/speed.md).
+    that value at its own, smaller shape before one broadcasting add, cheaper
+    than filling the bias broadcast to every window (docs/speed.md).
     """
     if mask is None:
         return None if bias is None else bias.to(dtype)
