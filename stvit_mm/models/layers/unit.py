@@ -256,17 +256,21 @@ class WindowedDumbbellUnit(nn.Module):
         return self._index_cache[key]
 
     def _window_neighbours(self, grid: Tuple[int, ...], window: Tuple[int, ...],
-                           device: torch.device) -> Tuple[Tensor, Tensor, bool]:
-        """Surrounding windows of every window: (nW, M) window indices, validity, all valid."""
+                           device: torch.device) -> Tuple[Tensor, Tensor, bool, Tensor]:
+        """Surrounding windows of every window: (nW, M) window indices, validity, all valid,
+        and their semantic tokens as (nW, M * S) indices into the window-major tokens."""
         key = ('windows', grid, window, device)
         if key not in self._index_cache:
             windows = tuple(-(-g // w) for g, w in zip(grid, window))
             ones = (1, ) * len(grid)
             size = (self.window_neighbours, ) * len(grid)
+            S = self.generator.num_tokens
             with torch.inference_mode(False):  # cached: must serve autograd too
                 index, valid = neighbourhood_index(windows, ones, size)
+                rows = (index[:, :, None] * S + torch.arange(S)).reshape(index.shape[0], -1)
                 self._index_cache[key] = (index.to(device), valid.to(device),
-                                          _all_inside(windows, ones, size, False))
+                                          _all_inside(windows, ones, size, False),
+                                          rows.to(device))
         return self._index_cache[key]
 
     def _semantic_neighbours(self, keep: Optional[Tensor], grid: Tuple[int, ...],
@@ -278,9 +282,8 @@ class WindowedDumbbellUnit(nn.Module):
         tokens and a (B * nW, M * S) validity mask, or None when all are valid.
         """
         S = self.generator.num_tokens
-        index, valid, all_valid = self._window_neighbours(grid, window, device)
+        index, valid, all_valid, rows = self._window_neighbours(grid, window, device)
         nW = index.shape[0]
-        rows = (index[:, :, None] * S + torch.arange(S, device=device)).reshape(nW, -1)
         if keep is None and all_valid:
             return rows, None
         mask = valid[None, :, :, None].expand(batch, -1, -1, S)
